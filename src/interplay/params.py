@@ -1,0 +1,93 @@
+"""Reading ``params.yaml`` and checking it before any compute.
+
+Every error names the offending key path (``datasets.pretrain.ops: ...``) so a user can find it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ParamsError(ValueError):
+    """A params.yaml value is invalid; the message starts with its key path."""
+
+
+def load(path: str | Path = "params.yaml") -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise ParamsError(f"{p}: params file not found")
+    with p.open() as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"{p}: top level must be a mapping")
+    return data
+
+
+def section(params: Mapping[str, Any], key: str) -> Any:
+    """``params[a][b]...`` for a dotted key; a clear error when a level is missing."""
+    cur: Any = params
+    done = []
+    for part in key.split("."):
+        if not isinstance(cur, Mapping) or part not in cur:
+            where = ".".join(done) or "params.yaml"
+            raise ParamsError(f"{key}: not found (no '{part}' in {where})")
+        cur = cur[part]
+        done.append(part)
+    return cur
+
+
+def need(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise ParamsError(f"{key}: {msg}")
+
+
+def as_int(value: Any, key: str, lo: int | None = None, hi: int | None = None) -> int:
+    need(isinstance(value, int) and not isinstance(value, bool), key, f"expected an integer, got {value!r}")
+    need(lo is None or value >= lo, key, f"must be >= {lo}, got {value}")
+    need(hi is None or value <= hi, key, f"must be <= {hi}, got {value}")
+    return value
+
+
+def as_float(value: Any, key: str, lo: float | None = None, hi: float | None = None) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    need(ok, key, f"expected a number, got {value!r}")
+    need(lo is None or value >= lo, key, f"must be >= {lo}, got {value}")
+    need(hi is None or value <= hi, key, f"must be <= {hi}, got {value}")
+    return float(value)
+
+
+def as_choice(value: Any, key: str, choices: tuple[str, ...]) -> str:
+    need(value in choices, key, f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def check_keys(d: Any, key: str, allowed: set[str], required: set[str] = frozenset()) -> None:
+    need(isinstance(d, Mapping), key, f"expected a mapping, got {type(d).__name__}")
+    unknown = sorted(set(d) - allowed)
+    need(not unknown, key, f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    missing = sorted(required - set(d))
+    need(not missing, key, f"missing key(s) {missing}")
+
+
+def weights(value: Any, key: str, names: tuple[str, ...] | None = None) -> dict[str, float]:
+    """A list (uniform) or a mapping of non-negative weights summing to 1."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        need(len(value) > 0, key, "empty list")
+        need(len(set(value)) == len(value), key, f"duplicate entries in {value}")
+        value = {v: 1.0 / len(value) for v in value}
+    need(isinstance(value, Mapping) and len(value) > 0, key, f"expected a list or a mapping, got {value!r}")
+    out = {}
+    for name, w in value.items():
+        if names is not None:
+            need(name in names, f"{key}.{name}", f"unknown; known: {', '.join(names)}")
+        out[str(name)] = as_float(w, f"{key}.{name}", lo=0.0)
+    total = sum(out.values())
+    need(abs(total - 1.0) <= 1e-6, key, f"weights must sum to 1, got {total:.6g}")
+    return out

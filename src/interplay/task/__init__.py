@@ -1,0 +1,1 @@
+"""The synthetic reasoning task: graph sampling, rendering, parsing and process verification."""

@@ -1,0 +1,150 @@
+"""Parsing a free-form solution trace (model output or gold text) back into a graph (generator.md §9).
+
+Deterministic, ``eval``-free, never raises on any string, and linear in the input length: blocks are
+found with ``str.find``, each clause is scanned once, and a parent set is capped at ``MAX_PARENTS``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from interplay.task.expr import evaluate
+from interplay.task.linear import X, Lin
+
+MAX_PARENTS = 64  # no gold node has more; keeps transitive parent unions bounded
+_LETTER = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
+_NUMBER = re.compile(r"-?\d{1,12}(?!\d)")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedNode:
+    name: str
+    parents: frozenset[str]
+    value: Lin | None
+
+
+@dataclass(slots=True)
+class Parsed:
+    nodes: dict[str, ParsedNode] = field(default_factory=dict)
+    answer: str | None = None
+
+
+def normalise_answer(s: str) -> str:
+    s = s.strip()
+    while s.endswith("."):
+        s = s[:-1].rstrip()
+    return s
+
+
+def extract_answer(text: str) -> str | None:
+    """``<answer> N </answer>``; else what follows an unclosed ``<answer>``; else ``Answer: N``."""
+    i = text.find("<answer>")
+    if i >= 0:
+        j = text.find("</answer>", i)
+        body = text[i + len("<answer>"): j if j >= 0 else len(text)]
+        return normalise_answer(body)
+    i = text.rfind("Answer:")
+    if i >= 0:
+        body = text[i + len("Answer:"):]
+        cut = body.find("<")
+        return normalise_answer(body if cut < 0 else body[:cut])
+    return None
+
+
+def solution_text(text: str) -> str:
+    """The trace part of a full text or of a completion that starts after ``<solution>``."""
+    start = text.find("<solution>")
+    start = 0 if start < 0 else start + len("<solution>")
+    end = len(text)
+    for stop in ("</solution>", "<answer>", "Answer:"):
+        j = text.find(stop, start)
+        if 0 <= j < end:
+            end = j
+    body = text[start:end]
+    k = body.find("We know")  # reverse-mode trailer: the equation, not a step
+    return body if k < 0 else body[:k]
+
+
+def _bounded(s: frozenset[str]) -> frozenset[str]:
+    return s if len(s) <= MAX_PARENTS else frozenset(sorted(s)[:MAX_PARENTS])
+
+
+def parse(text: str) -> Parsed:
+    """Graph of a trace: one node per ``Define NAME as L;`` block, keyed by NAME."""
+    out = Parsed(answer=extract_answer(text))
+    body = solution_text(text)
+    starts = []
+    pos = body.find("Define ")
+    while pos >= 0:
+        starts.append(pos)
+        pos = body.find("Define ", pos + 7)
+    env: dict[str, Lin] = {}  # letter -> value
+    origin: dict[str, frozenset[str]] = {}  # letter -> the names it stands for
+    for k, s in enumerate(starts):
+        block = body[s + 7: starts[k + 1] if k + 1 < len(starts) else len(body)]
+        _parse_block(block, env, origin, out)
+    return out
+
+
+def _split_name(block: str) -> tuple[str, str, str] | None:
+    for sep in (" as ", " a "):
+        i = block.find(sep)
+        if i > 0:
+            rest = block[i + len(sep):]
+            semi = rest.find(";")
+            letter = (rest[:semi] if semi >= 0 else rest).strip().rstrip(".").strip()
+            return block[:i].strip(), letter, rest[semi + 1:] if semi >= 0 else ""
+    return None
+
+
+def _parse_block(block: str, env: dict[str, Lin], origin: dict[str, frozenset[str]], out: Parsed) -> None:
+    split = _split_name(block)
+    if split is None:
+        return
+    name, letter, body = split
+    is_letter = len(letter) == 1 and letter.isascii() and letter.isalpha()
+    if is_letter and letter in "xX":
+        env[letter] = X  # the unknown of a reverse-mode problem, unless a clause binds it
+    node_value: Lin | None = None
+    node_parents: frozenset[str] = frozenset()
+    bound = False
+    for clause in body.split(";"):
+        parts = clause.strip().rstrip(".").split("=")
+        if len(parts) < 2:
+            continue
+        lhs = parts[0].strip()
+        if lhs.startswith("so "):
+            lhs = lhs[3:].strip()
+        if not (len(lhs) == 1 and lhs.isascii() and lhs.isalpha()):
+            continue
+        parents: frozenset[str] = frozenset()
+        for m in _LETTER.finditer(parts[1]):
+            got = origin.get(m.group())
+            if got:
+                parents = _bounded(parents | got)
+        value = None
+        for term in reversed(parts[1:]):
+            value = evaluate(term, env)
+            if value is not None:
+                break
+        if value is not None:
+            env[lhs] = value
+        else:
+            env.pop(lhs, None)
+        origin[lhs] = parents
+        if lhs == letter:
+            node_value, node_parents, bound = value, parents, True
+    if not bound:
+        if is_letter and letter in "xX":
+            node_value = X
+        else:
+            nums = _NUMBER.findall(body)
+            node_value = Lin.const(int(nums[-1])) if nums else None
+    if is_letter:
+        origin[letter] = frozenset((name,))
+        if node_value is not None:
+            env[letter] = node_value
+        else:
+            env.pop(letter, None)
+    out.nodes[name] = ParsedNode(name, node_parents, node_value)
