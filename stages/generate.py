@@ -16,7 +16,8 @@ def main(name: str) -> None:
     params.need(name in entries, f"datasets.{name}", f"not declared (known: {', '.join(entries)})")
     spec = data.dataset_spec(name, entries[name])
     params.need(
-        task.splits[spec.split] > 0, f"task.splits.{spec.split}",
+        task.splits[spec.split] > 0,
+        f"task.splits.{spec.split}",
         f"share is 0 but datasets.{name} needs split '{spec.split}'",
     )
     workers = params.as_int(p.get("generate", {}).get("workers", 1), "generate.workers", lo=1)

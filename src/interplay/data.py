@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from interplay.io import atomic_path
-from interplay.params import as_float, as_int, as_choice, check_keys, need, weights
+from interplay.params import as_choice, as_float, as_int, check_keys, need, weights
 from interplay.task.generate import Example, stream
 from interplay.task.lexicon import CONTEXTS
 from interplay.task.spec import GENERATOR_VERSION, MAX_OP, MODES, SPLITS, VOCAB_VERSION, TaskSpec
@@ -60,11 +60,14 @@ def parse_ops(value: Any, key: str) -> dict[int, float]:
         else:
             s = str(spec).strip()
             parts = s.split("-")
-            need(len(parts) in (1, 2) and all(p.strip().isdigit() for p in parts), k,
-                 f"expected an op or a range 'min-max', got {spec!r}")
+            need(
+                len(parts) in (1, 2) and all(p.strip().isdigit() for p in parts),
+                k,
+                f"expected an op or a range 'min-max', got {spec!r}",
+            )
             lo, hi = int(parts[0]), int(parts[-1])
         need(lo <= hi, k, f"op range min {lo} > max {hi}")
-        need(2 <= lo and hi <= MAX_OP, k, f"ops must lie in 2..{MAX_OP}, got {lo}-{hi}")
+        need(lo >= 2 and hi <= MAX_OP, k, f"ops must lie in 2..{MAX_OP}, got {lo}-{hi}")
         return list(range(lo, hi + 1))
 
     out: dict[int, float] = {}
@@ -119,7 +122,9 @@ def dataset_spec(name: str, d: Any, key: str | None = None) -> DatasetSpec:
                 for op, wo in ops.items():
                     b = Bucket(c, m, op)
                     merged[b] = merged.get(b, 0.0) + w * wc * wm * wo
-    need(abs(total_w - 1.0) <= 1e-6, f"{key}.components", f"component weights must sum to 1, got {total_w:.6g}")
+    need(
+        abs(total_w - 1.0) <= 1e-6, f"{key}.components", f"component weights must sum to 1, got {total_w:.6g}"
+    )
     order = sorted(merged, key=lambda b: (list(CONTEXTS).index(b.context), MODES.index(b.mode), b.op))
     return DatasetSpec(name, split, size_kind, n, tuple((b, merged[b]) for b in order))
 
@@ -180,52 +185,78 @@ def generate(task: TaskSpec, spec: DatasetSpec, workers: int = 1, progress: bool
 # --------------------------------------------------------------------------------------------------
 # Parquet schema
 
-NODE_TYPE = pa.struct([
-    ("id", pa.int16()), ("name", pa.string()), ("kind", pa.string()), ("container", pa.string()),
-    ("item", pa.string()), ("role", pa.string()), ("value", pa.int64()),
-    ("form_a", pa.int64()), ("form_b", pa.int64()), ("const", pa.int64()),
-    ("combine", pa.string()), ("tail", pa.string()), ("inputs", pa.list_(pa.int16())),
-])
+NODE_TYPE = pa.struct(
+    [
+        ("id", pa.int16()),
+        ("name", pa.string()),
+        ("kind", pa.string()),
+        ("container", pa.string()),
+        ("item", pa.string()),
+        ("role", pa.string()),
+        ("value", pa.int64()),
+        ("form_a", pa.int64()),
+        ("form_b", pa.int64()),
+        ("const", pa.int64()),
+        ("combine", pa.string()),
+        ("tail", pa.string()),
+        ("inputs", pa.list_(pa.int16())),
+    ]
+)
 EDGE_TYPE = pa.struct([("src", pa.int16()), ("dst", pa.int16()), ("kind", pa.string())])
-GRAPH_TYPE = pa.struct([
-    ("nodes", pa.list_(NODE_TYPE)), ("edges", pa.list_(EDGE_TYPE)),
-    ("order", pa.list_(pa.int16())), ("step_order", pa.list_(pa.int16())),
-    ("final", pa.int16()), ("query", pa.int16()), ("hidden", pa.int16()),
-])
-GOLD_TYPE = pa.list_(pa.struct([
-    ("name", pa.string()), ("parents", pa.list_(pa.string())), ("a", pa.int64()), ("b", pa.int64()),
-]))
+GRAPH_TYPE = pa.struct(
+    [
+        ("nodes", pa.list_(NODE_TYPE)),
+        ("edges", pa.list_(EDGE_TYPE)),
+        ("order", pa.list_(pa.int16())),
+        ("step_order", pa.list_(pa.int16())),
+        ("final", pa.int16()),
+        ("query", pa.int16()),
+        ("hidden", pa.int16()),
+    ]
+)
+GOLD_TYPE = pa.list_(
+    pa.struct(
+        [
+            ("name", pa.string()),
+            ("parents", pa.list_(pa.string())),
+            ("a", pa.int64()),
+            ("b", pa.int64()),
+        ]
+    )
+)
 
-SCHEMA = pa.schema([
-    ("id", pa.string()),  # readable: <context>-<mode>-op<op>-<split>-<ordinal>
-    ("uid", pa.string()),  # sha256(problem, question, solution)
-    ("qid", pa.string()),  # sha256(problem, question): split ownership and dedup
-    ("dataset", pa.string()),
-    ("split", pa.string()),
-    ("context", pa.string()),  # zoo / school / festival
-    ("context_label", pa.string()),  # A / B / C
-    ("template", pa.string()),
-    ("mode", pa.string()),  # forward / reverse
-    ("d", pa.int8()),
-    ("modulus", pa.int32()),  # null: plain integers
-    ("op", pa.int16()),
-    ("ordinal", pa.int32()),
-    ("seed_key", pa.string()),
-    ("attempt", pa.int32()),
-    ("problem", pa.string()),
-    ("question", pa.string()),
-    ("solution", pa.string()),  # trace + " Answer: N."
-    ("answer", pa.int64()),
-    ("prompt", pa.string()),  # "<question> ... </question> <solution>"
-    ("text", pa.string()),  # the serialized training text
-    ("n_tokens", pa.int32()),
-    ("n_define_steps", pa.int16()),
-    ("n_distractors", pa.int16()),
-    ("n_sentences", pa.int16()),
-    ("max_value", pa.int64()),
-    ("graph", GRAPH_TYPE),
-    ("gold", GOLD_TYPE),
-])
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),  # readable: <context>-<mode>-op<op>-<split>-<ordinal>
+        ("uid", pa.string()),  # sha256(problem, question, solution)
+        ("qid", pa.string()),  # sha256(problem, question): split ownership and dedup
+        ("dataset", pa.string()),
+        ("split", pa.string()),
+        ("context", pa.string()),  # zoo / school / festival
+        ("context_label", pa.string()),  # A / B / C
+        ("template", pa.string()),
+        ("mode", pa.string()),  # forward / reverse
+        ("d", pa.int8()),
+        ("modulus", pa.int32()),  # null: plain integers
+        ("op", pa.int16()),
+        ("ordinal", pa.int32()),
+        ("seed_key", pa.string()),
+        ("attempt", pa.int32()),
+        ("problem", pa.string()),
+        ("question", pa.string()),
+        ("solution", pa.string()),  # trace + " Answer: N."
+        ("answer", pa.int64()),
+        ("prompt", pa.string()),  # "<question> ... </question> <solution>"
+        ("text", pa.string()),  # the serialized training text
+        ("n_tokens", pa.int32()),
+        ("n_define_steps", pa.int16()),
+        ("n_distractors", pa.int16()),
+        ("n_sentences", pa.int16()),
+        ("max_value", pa.int64()),
+        ("graph", GRAPH_TYPE),
+        ("gold", GOLD_TYPE),
+    ]
+)
 
 
 def _edges(ex: Example) -> list[dict]:
@@ -245,28 +276,58 @@ def row(ex: Example, dataset: str, modulus: int | None) -> dict[str, Any]:
     ctx = CONTEXTS[ex.context]
     nodes = [
         {
-            "id": n.id, "name": r.names[n.id], "kind": n.kind, "container": n.container, "item": n.item,
-            "role": n.role, "value": int(n.value) if n.role != "unused" or n.kind == "total" else None,
+            "id": n.id,
+            "name": r.names[n.id],
+            "kind": n.kind,
+            "container": n.container,
+            "item": n.item,
+            "role": n.role,
+            "value": int(n.value) if n.role != "unused" or n.kind == "total" else None,
             "form_a": int(n.form.a) if n.form is not None else None,
             "form_b": int(n.form.b) if n.form is not None else None,
-            "const": n.const, "combine": n.combine, "tail": n.tail, "inputs": list(n.inputs),
+            "const": n.const,
+            "combine": n.combine,
+            "tail": n.tail,
+            "inputs": list(n.inputs),
         }
         for n in g.nodes
     ]
     core_values = [int(g.nodes[i].value) for i in g.order]
     return {
         "id": f"{ex.context}-{ex.mode[:3]}-op{ex.op:02d}-{ex.split}-{ex.ordinal:07d}",
-        "uid": ex.uid, "qid": ex.qid, "dataset": dataset, "split": ex.split,
-        "context": ex.context, "context_label": ctx.label, "template": ctx.template,
-        "mode": ex.mode, "d": 2, "modulus": modulus, "op": ex.op, "ordinal": ex.ordinal,
-        "seed_key": ex.seed_key, "attempt": ex.attempt,
-        "problem": r.problem, "question": r.question, "solution": ex.solution, "answer": int(r.answer),
-        "prompt": ex.prompt, "text": ex.text, "n_tokens": count_tokens(ex.text),
-        "n_define_steps": len(g.order), "n_distractors": len(g.distractors()),
-        "n_sentences": len(r.statements), "max_value": max(core_values),
+        "uid": ex.uid,
+        "qid": ex.qid,
+        "dataset": dataset,
+        "split": ex.split,
+        "context": ex.context,
+        "context_label": ctx.label,
+        "template": ctx.template,
+        "mode": ex.mode,
+        "d": 2,
+        "modulus": modulus,
+        "op": ex.op,
+        "ordinal": ex.ordinal,
+        "seed_key": ex.seed_key,
+        "attempt": ex.attempt,
+        "problem": r.problem,
+        "question": r.question,
+        "solution": ex.solution,
+        "answer": int(r.answer),
+        "prompt": ex.prompt,
+        "text": ex.text,
+        "n_tokens": count_tokens(ex.text),
+        "n_define_steps": len(g.order),
+        "n_distractors": len(g.distractors()),
+        "n_sentences": len(r.statements),
+        "max_value": max(core_values),
         "graph": {
-            "nodes": nodes, "edges": _edges(ex), "order": list(g.order), "step_order": list(r.step_order),
-            "final": g.final, "query": g.query, "hidden": g.hidden,
+            "nodes": nodes,
+            "edges": _edges(ex),
+            "order": list(g.order),
+            "step_order": list(r.step_order),
+            "final": g.final,
+            "query": g.query,
+            "hidden": g.hidden,
         },
         "gold": [
             {"name": gn.name, "parents": sorted(gn.parents), "a": int(gn.value.a), "b": int(gn.value.b)}
@@ -282,8 +343,12 @@ def write(path: str | Path, examples: list[Example], spec: DatasetSpec, task: Ta
     meta = {
         "interplay.task": json.dumps(task.to_dict(), sort_keys=True),
         "interplay.dataset": json.dumps(
-            {"name": spec.name, "split": spec.split, "size": {spec.size_kind: spec.size},
-             "buckets": [[b.context, b.mode, b.op, w] for b, w in spec.buckets]},
+            {
+                "name": spec.name,
+                "split": spec.split,
+                "size": {spec.size_kind: spec.size},
+                "buckets": [[b.context, b.mode, b.op, w] for b, w in spec.buckets],
+            },
             sort_keys=True,
         ),
         "interplay.generator_version": GENERATOR_VERSION,

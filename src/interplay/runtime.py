@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -25,7 +26,5 @@ def set_threads(n: int) -> None:
     import torch
 
     torch.set_num_threads(n)
-    try:
+    with contextlib.suppress(RuntimeError):  # inter-op threads can be set once per process
         torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set once in this process
-        pass

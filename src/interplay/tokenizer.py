@@ -18,8 +18,16 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 from interplay.task.lexicon import all_words
 
 SPECIALS = (
-    "[UNK]", "[PAD]", "[BOS]", "[EOS]",
-    "<question>", "</question>", "<solution>", "</solution>", "<answer>", "</answer>",
+    "[UNK]",
+    "[PAD]",
+    "[BOS]",
+    "[EOS]",
+    "<question>",
+    "</question>",
+    "<solution>",
+    "</solution>",
+    "<answer>",
+    "</answer>",
 )
 UNK, PAD, BOS, EOS = 0, 1, 2, 3
 PRETOKEN_PATTERN = r" ?[A-Za-z_]+| ?[0-9]{1,3}| ?[^ A-Za-z0-9_]| +"
@@ -56,10 +64,12 @@ def lexicon_lines() -> Iterator[str]:
 
 def _new_tokenizer() -> Tokenizer:
     tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(PRETOKEN_PATTERN), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRETOKEN_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     return tok
 

@@ -76,7 +76,9 @@ def split_of(qid: str, shares: dict[str, float]) -> str:
     return SPLITS[-1] if shares.get(SPLITS[-1], 0.0) > 0 else max(shares, key=shares.get)
 
 
-def try_attempt(spec: TaskSpec, context: str, mode: str, op: int, rng: random.Random) -> tuple[Graph, Rendered]:
+def try_attempt(
+    spec: TaskSpec, context: str, mode: str, op: int, rng: random.Random
+) -> tuple[Graph, Rendered]:
     """One attempt: sample, check the op, render. Raises ``Reject`` on any failed check."""
     tier = tier_for(op)
     g = _Sampler(rng, spec, CONTEXTS[context], mode, tier).sample(target_op=op)
@@ -89,7 +91,9 @@ def _hashes(r: Rendered, solution: str) -> tuple[str, str]:
     return qid, uid
 
 
-def regenerate(spec: TaskSpec, split: str, context: str, mode: str, op: int, ordinal: int, attempt: int) -> Example:
+def regenerate(
+    spec: TaskSpec, split: str, context: str, mode: str, op: int, ordinal: int, attempt: int
+) -> Example:
     """Rebuild one record from its coordinates alone (no stream state needed)."""
     key = seed_key(spec, split, context, mode, op, ordinal)
     g, r = try_attempt(spec, context, mode, op, attempt_rng(key, attempt))
@@ -115,7 +119,9 @@ def stream(spec: TaskSpec, split: str, context: str, mode: str, op: int) -> Iter
             if qid in seen or split_of(qid, spec.splits) != split:
                 continue
             seen.add(qid)
-            yield Example(split, context, mode, op, ordinal, key, attempt, g, r, gold_view(g, r.names), qid, uid)
+            yield Example(
+                split, context, mode, op, ordinal, key, attempt, g, r, gold_view(g, r.names), qid, uid
+            )
             break
         else:
             raise RuntimeError(

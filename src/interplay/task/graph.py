@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 
 from interplay.task.lexicon import Context
-from interplay.task.linear import X, Lin
+from interplay.task.linear import Lin, X
 from interplay.task.spec import TaskSpec
 
 CONST = -1  # pseudo-node id of the constant source
@@ -72,7 +72,9 @@ class Graph:
 # size parameters (§3.1)
 
 
-def _size_params(rng: random.Random, tier: int, mode: str, ip_max: int) -> tuple[int, int, int, int, int, int]:
+def _size_params(
+    rng: random.Random, tier: int, mode: str, ip_max: int
+) -> tuple[int, int, int, int, int, int]:
     budget = (tier + 1) // 2
     s = budget  # force=True: instance-op target is the whole budget
     n = max(rng.randint(1, s), rng.randint(1, s))
@@ -147,9 +149,7 @@ class _Sampler:
     def _pick_weighted(self, cands: list[int], feeders: set[int]) -> int:
         """Preference for totals and current feeders: weight exp(|z| * (is_total + is_feeder))."""
         z = abs(self.rng.gauss(0.0, 1.0))
-        weights = [
-            math.exp(z * ((self.nodes[c].kind == "total") + (c in feeders))) for c in cands
-        ]
+        weights = [math.exp(z * ((self.nodes[c].kind == "total") + (c in feeders))) for c in cands]
         return self.rng.choices(cands, weights=weights, k=1)[0]
 
     def _const(self) -> int:
@@ -355,7 +355,8 @@ class _Sampler:
                 independent.append(x)
             else:
                 totals = [
-                    t for t in sorted(self.total_of.values())
+                    t
+                    for t in sorted(self.total_of.values())
                     if t not in in_graph_set and any(q in in_graph_set for q in self.nodes[t].inputs)
                 ]
                 pool = in_graph + totals
@@ -480,10 +481,7 @@ def _combine(node: Node, vals: list, p: int | None):
 
 def _make_reverse(g: Graph) -> None:
     """Hide the latest constant-only count; propagate linear forms; check the root (§6)."""
-    cands = [
-        i for i in g.order[:-1]
-        if g.nodes[i].kind == "count" and not g.nodes[i].inputs
-    ]
+    cands = [i for i in g.order[:-1] if g.nodes[i].kind == "count" and not g.nodes[i].inputs]
     if not cands:
         raise Reject("reverse: no constant-only count to hide")
     q = cands[-1]

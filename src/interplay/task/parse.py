@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from interplay.task.expr import evaluate
-from interplay.task.linear import X, Lin
+from interplay.task.linear import Lin, X
 
 MAX_PARENTS = 64  # no gold node has more; keeps transitive parent unions bounded
 _LETTER = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
@@ -42,11 +42,11 @@ def extract_answer(text: str) -> str | None:
     i = text.find("<answer>")
     if i >= 0:
         j = text.find("</answer>", i)
-        body = text[i + len("<answer>"): j if j >= 0 else len(text)]
+        body = text[i + len("<answer>") : j if j >= 0 else len(text)]
         return normalise_answer(body)
     i = text.rfind("Answer:")
     if i >= 0:
-        body = text[i + len("Answer:"):]
+        body = text[i + len("Answer:") :]
         cut = body.find("<")
         return normalise_answer(body if cut < 0 else body[:cut])
     return None
@@ -82,7 +82,7 @@ def parse(text: str) -> Parsed:
     env: dict[str, Lin] = {}  # letter -> value
     origin: dict[str, frozenset[str]] = {}  # letter -> the names it stands for
     for k, s in enumerate(starts):
-        block = body[s + 7: starts[k + 1] if k + 1 < len(starts) else len(body)]
+        block = body[s + 7 : starts[k + 1] if k + 1 < len(starts) else len(body)]
         _parse_block(block, env, origin, out)
     return out
 
@@ -91,10 +91,10 @@ def _split_name(block: str) -> tuple[str, str, str] | None:
     for sep in (" as ", " a "):
         i = block.find(sep)
         if i > 0:
-            rest = block[i + len(sep):]
+            rest = block[i + len(sep) :]
             semi = rest.find(";")
             letter = (rest[:semi] if semi >= 0 else rest).strip().rstrip(".").strip()
-            return block[:i].strip(), letter, rest[semi + 1:] if semi >= 0 else ""
+            return block[:i].strip(), letter, rest[semi + 1 :] if semi >= 0 else ""
     return None
 
 

@@ -180,7 +180,7 @@ class _TraceWriter:
     def _chain(self, operands: list[tuple[str, object]], sym: str, target: str) -> tuple[list[str], object]:
         """Clauses computing ``target`` from operands (letter, value), with temporaries for k >= 3."""
         if len(operands) == 1:
-            (a, av), = operands
+            ((a, av),) = operands
             return [f"{target} = {a} = {_fmt(av)}"], av
         clauses = []
         (acc, accv) = operands[0]

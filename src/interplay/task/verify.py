@@ -45,7 +45,10 @@ class Score:
         if not self.n_gold:
             return 0.0
         penalty = (
-            self.n_value + self.n_dependency + self.n_missing + min(self.n_extra, self.n_gold)
+            self.n_value
+            + self.n_dependency
+            + self.n_missing
+            + min(self.n_extra, self.n_gold)
             + (not self.answer_correct)
         )
         return max(0.0, 1.0 - penalty / self.n_gold)

@@ -1,0 +1,179 @@
+"""Dataset specs, quotas, Parquet determinism, bad params, atomic writes, the generate stage's errors."""
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from interplay import data
+from interplay.params import ParamsError
+from interplay.task.spec import TaskSpec, task_spec_from_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small(**over):
+    d = {
+        "split": "pre",
+        "size": {"problems": 40},
+        "ops": {"2-4": 0.2, "5-7": 0.3, "8-10": 0.5},
+        "modes": ["forward", "reverse"],
+    }
+    d.update(over)
+    return d
+
+
+def test_quotas_are_exact_and_weighted():
+    spec = data.dataset_spec("x", small(size={"problems": 1000}))
+    q = dict(data.quotas(spec))
+    assert sum(q.values()) == 1000
+    weight = dict(spec.buckets)
+    assert all(abs(n - weight[b] * 1000) < 1 for b, n in q.items())  # each bucket within 1
+    hard = sum(w for b, w in spec.buckets if b.op >= 8)
+    assert hard == pytest.approx(0.5)
+    assert {b.mode for b in q} == {"forward", "reverse"} and {b.context for b in q} == {
+        "zoo",
+        "school",
+        "festival",
+    }
+
+
+def test_components_mix_contexts():
+    spec = data.dataset_spec(
+        "seed",
+        {
+            "split": "pre",
+            "size": {"problems": 1000},
+            "components": [
+                {"weight": 0.99, "ops": "2-20", "contexts": ["zoo"]},
+                {"weight": 0.01, "ops": "2", "contexts": ["school"]},
+            ],
+        },
+    )
+    q = data.quotas(spec)
+    school = [(b, n) for b, n in q if b.context == "school"]
+    assert [(b.op, n) for b, n in school] == [(2, 10)]
+
+
+@pytest.mark.parametrize(
+    "entry, key",
+    [
+        (small(ops="10-2"), "datasets.x.ops[0]: op range min 10 > max 2"),
+        (small(ops={"2-4": 0.5, "5-7": 0.6}), "datasets.x.ops: weights must sum to 1"),
+        (small(ops={"2-4": -0.5, "5-7": 1.5}), "datasets.x.ops.2-4: must be >= 0.0"),
+        (small(contexts=["zoo", "mars"]), "datasets.x.contexts.mars: unknown"),
+        (small(size={"problems": 0}), "datasets.x.size.problems: must be >= 1"),
+        (small(size={"tokens": -5}), "datasets.x.size.tokens: must be >= 1"),
+        (small(split="test"), "datasets.x.split: must be one of"),
+        (small(ops="1-3"), "datasets.x.ops[0]: ops must lie in 2..30"),
+        (small(modes={"forward": 0.7, "reverse": 0.7}), "datasets.x.modes: weights must sum to 1"),
+        (small(colour="red"), "datasets.x: unknown key(s) ['colour']"),
+    ],
+)
+def test_bad_dataset_params_name_the_key(entry, key):
+    with pytest.raises(ParamsError) as err:
+        data.dataset_spec("x", entry)
+    assert str(err.value).startswith(key)
+
+
+@pytest.mark.parametrize(
+    "task, key",
+    [
+        ({"modulus": 1}, "task.modulus: must be >= 2"),
+        ({"const_range": [4, 1]}, "task.const_range: min 4 > max 1"),
+        ({"names": "short"}, "task.names: must be one of"),
+        ({"splits": {"pre": 0.5, "eval": 0.2}}, "task.splits: weights must sum to 1"),
+        ({"modulus": 5, "const_range": [0, 9]}, "task.const_range: constants must be below the modulus"),
+    ],
+)
+def test_bad_task_params_name_the_key(task, key):
+    with pytest.raises(ParamsError) as err:
+        task_spec_from_params(task)
+    assert str(err.value).startswith(key)
+
+
+def test_parquet_is_byte_identical_and_schema_explicit(tmp_path):
+    spec = data.dataset_spec("x", small())
+    task = TaskSpec(master_seed=9)
+    for name in ("a", "b"):
+        data.write(tmp_path / f"{name}.parquet", data.generate(task, spec), spec, task)
+    digest = [hashlib.sha256((tmp_path / f"{n}.parquet").read_bytes()).hexdigest() for n in "ab"]
+    assert digest[0] == digest[1]
+    schema = pq.read_schema(tmp_path / "a.parquet")
+    assert schema.remove_metadata() == data.SCHEMA
+    df = pl.read_parquet(tmp_path / "a.parquet")
+    assert df.height == 40 and df["op"].min() >= 2 and df["op"].max() <= 10
+    assert df["uid"].n_unique() == 40 and df["qid"].n_unique() == 40
+    assert all(t.startswith("<question> ") and t.endswith(" </answer>") for t in df["text"])
+    assert data.read_meta(tmp_path / "a.parquet")["interplay.dataset"].startswith("{")
+
+
+def test_workers_do_not_change_output():
+    spec = data.dataset_spec("x", small(size={"problems": 30}))
+    task = TaskSpec(master_seed=4)
+    one = [e.uid for e in data.generate(task, spec, workers=1)]
+    two = [e.uid for e in data.generate(task, spec, workers=2)]
+    assert one == two
+
+
+def test_token_budget_is_met():
+    spec = data.dataset_spec("x", small(size={"tokens": 20_000}))
+    exs = data.generate(TaskSpec(), spec)
+    got = sum(data.count_tokens(e.text) for e in exs)
+    assert 20_000 <= got <= 20_000 + 1_000 * len(data.quotas(spec))
+
+
+def test_datasets_of_one_split_share_problems_and_splits_are_disjoint():
+    task = TaskSpec(master_seed=1)
+    a = data.generate(task, data.dataset_spec("a", small(size={"problems": 60})))
+    b = data.generate(task, data.dataset_spec("b", small(size={"problems": 120})))
+    assert {e.qid for e in a} <= {e.qid for e in b}
+    ev = data.generate(task, data.dataset_spec("e", small(split="eval", size={"problems": 120})))
+    assert not ({e.qid for e in ev} & {e.qid for e in b})
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    spec = data.dataset_spec("x", small(size={"problems": 5}))
+    task = TaskSpec()
+    exs = data.generate(task, spec)
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(data.pq, "write_table", boom)
+    with pytest.raises(RuntimeError):
+        data.write(tmp_path / "x.parquet", exs, spec, task)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _run_stage(tmp_path, params, name):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "generate.py"), name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_generate_stage_rejects_bad_params_before_work(tmp_path):
+    r = _run_stage(tmp_path, {"task": {}, "datasets": {"x": small(ops="9-3")}}, "x")
+    assert r.returncode == 2 and "datasets.x.ops[0]: op range min 9 > max 3" in r.stderr
+    r = _run_stage(tmp_path, {"task": {"splits": {"pre": 1.0}}, "datasets": {"x": small(split="eval")}}, "x")
+    assert r.returncode == 2 and "task.splits.eval" in r.stderr
+    r = _run_stage(tmp_path, {"task": {}, "datasets": {"x": small()}}, "y")
+    assert r.returncode == 2 and "datasets.y: not declared" in r.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_generate_stage_writes_dataset(tmp_path):
+    r = _run_stage(tmp_path, {"task": {}, "datasets": {"x": small(size={"problems": 12})}}, "x")
+    assert r.returncode == 0, r.stderr
+    assert pl.read_parquet(tmp_path / "data/datasets/x.parquet").height == 12
+    assert (tmp_path / "reports/datasets/x.json").exists()
