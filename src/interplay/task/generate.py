@@ -16,7 +16,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from interplay.task.graph import Graph, Reject, _Sampler
+from interplay.task.graph import FastRandom, Graph, Reject, _Sampler
 from interplay.task.lexicon import CONTEXTS
 from interplay.task.render import GoldNode, Rendered, gold_view, render
 from interplay.task.spec import SPLITS, TaskSpec, tier_for
@@ -62,7 +62,7 @@ def seed_key(spec: TaskSpec, split: str, context: str, mode: str, op: int, ordin
 
 def attempt_rng(key: str, attempt: int) -> random.Random:
     digest = hashlib.sha256(f"{key}|{attempt}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
+    return FastRandom(int.from_bytes(digest[:8], "big"))
 
 
 def split_of(qid: str, shares: dict[str, float]) -> str:

@@ -6,14 +6,15 @@ Forward-mode values are forms with ``a = 0``. Coefficients are ``int`` in the ge
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 Number = int | Fraction
 
 
-@dataclass(frozen=True, slots=True)
-class Lin:
+class Lin(NamedTuple):
+    """``a*x + b``; a tuple for speed (the verifier builds many)."""
+
     a: Number
     b: Number
 

@@ -7,18 +7,20 @@ found with ``str.find``, each clause is scanned once, and a parent set is capped
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from interplay.task.expr import evaluate
 from interplay.task.linear import Lin, X
 
 MAX_PARENTS = 64  # no gold node has more; keeps transitive parent unions bounded
 _LETTER = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
+_ASCII_LETTERS = frozenset(string.ascii_letters)
 _NUMBER = re.compile(r"-?\d{1,12}(?!\d)")
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedNode:
+class ParsedNode(NamedTuple):
     name: str
     parents: frozenset[str]
     value: Lin | None
@@ -103,7 +105,7 @@ def _parse_block(block: str, env: dict[str, Lin], origin: dict[str, frozenset[st
     if split is None:
         return
     name, letter, body = split
-    is_letter = len(letter) == 1 and letter.isascii() and letter.isalpha()
+    is_letter = letter in _ASCII_LETTERS
     if is_letter and letter in "xX":
         env[letter] = X  # the unknown of a reverse-mode problem, unless a clause binds it
     node_value: Lin | None = None
@@ -114,15 +116,15 @@ def _parse_block(block: str, env: dict[str, Lin], origin: dict[str, frozenset[st
         if len(parts) < 2:
             continue
         lhs = parts[0].strip()
-        if lhs.startswith("so "):
-            lhs = lhs[3:].strip()
-        if not (len(lhs) == 1 and lhs.isascii() and lhs.isalpha()):
+        if lhs[:3] == "so ":
+            lhs = lhs[3:].lstrip()
+        if lhs not in _ASCII_LETTERS:
             continue
         parents: frozenset[str] = frozenset()
-        for m in _LETTER.finditer(parts[1]):
-            got = origin.get(m.group())
+        for m in _LETTER.findall(parts[1]):
+            got = origin.get(m)
             if got:
-                parents = _bounded(parents | got)
+                parents = got if not parents else _bounded(parents | got)
         value = None
         for term in reversed(parts[1:]):
             value = evaluate(term, env)
