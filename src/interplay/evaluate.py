@@ -1,0 +1,243 @@
+"""Process-verified evaluation: n samples per problem, scored by the verifier, pass@k per op/range.
+
+One row per problem in ``reports/eval/<name>.parquet``: n, strict (VerifiedCorrect) and answer-only
+correct counts, error-category counts, mean response length. ``metrics`` turns those rows into
+pass@k per range / op / context with bootstrap intervals over problems.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from tokenizers import Tokenizer
+
+from interplay.params import as_float, as_int, check_keys, need
+from interplay.passk import bootstrap_ci, ks_for, pass_at_k_array
+from interplay.sampling import generate
+from interplay.task.linear import Lin
+from interplay.task.render import GoldNode
+from interplay.task.verify import score
+from interplay.tokenizer import EOS
+
+ANSWER_END = "</answer>"
+CATEGORIES = ("correct", "dependency", "missing", "value", "answer")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    samples: int = 64
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_new_tokens: int = 384
+    problems_per_op: int | None = None  # None: every problem of the dataset
+    batch_rows: int = 512
+    seed: int = 0
+    threads: int = 2
+    device: str = "auto"
+
+
+def config_from_params(d: Mapping[str, Any], key: str = "evaluate.defaults") -> EvalConfig:
+    check_keys(d, key, set(EvalConfig.__dataclass_fields__))
+    kw: dict[str, Any] = {}
+    for f in ("samples", "max_new_tokens", "batch_rows", "threads"):
+        if f in d:
+            kw[f] = as_int(d[f], f"{key}.{f}", lo=1)
+    if d.get("problems_per_op") is not None:
+        kw["problems_per_op"] = as_int(d["problems_per_op"], f"{key}.problems_per_op", lo=1)
+    if "seed" in d:
+        kw["seed"] = as_int(d["seed"], f"{key}.seed", lo=0)
+    if "temperature" in d:
+        kw["temperature"] = as_float(d["temperature"], f"{key}.temperature", lo=0.0)
+    if "top_p" in d:
+        kw["top_p"] = as_float(d["top_p"], f"{key}.top_p", lo=0.0, hi=1.0)
+        need(kw["top_p"] > 0, f"{key}.top_p", "must be > 0")
+    if "device" in d:
+        need(d["device"] in ("auto", "cpu", "cuda"), f"{key}.device", "must be auto, cpu or cuda")
+        kw["device"] = d["device"]
+    return EvalConfig(**kw)
+
+
+def parse_ranges(d: Mapping[str, Any], key: str = "evaluate.ranges") -> dict[str, list[int]]:
+    """``{id: "2-10", edge: "11-14", hard: "15-20"}`` -> op lists (disjoint)."""
+    from interplay.data import parse_ops
+
+    need(isinstance(d, Mapping) and d, key, "expected a mapping of range names to op ranges")
+    out = {name: sorted(parse_ops(v, f"{key}.{name}")) for name, v in d.items()}
+    seen: dict[int, str] = {}
+    for name, ops in out.items():
+        for op in ops:
+            need(op not in seen, f"{key}.{name}", f"op {op} is also in range '{seen.get(op)}'")
+            seen[op] = name
+    return out
+
+
+def select_problems(df: pl.DataFrame, per_op: int | None) -> pl.DataFrame:
+    """The first ``per_op`` problems of each op, interleaving contexts and modes."""
+    if df.height == 0:
+        raise ValueError("evaluation dataset is empty")
+    df = df.sort(["op", "ordinal", "context", "mode"])
+    if per_op is None:
+        return df
+    return df.group_by("op", maintain_order=True).head(per_op)
+
+
+def gold_nodes(gold: list[dict]) -> list[GoldNode]:
+    return [GoldNode(g["name"], frozenset(g["parents"]), Lin(g["a"], g["b"])) for g in gold]
+
+
+def problem_key(uid: str) -> int:
+    return int(uid[:8], 16)
+
+
+def run(
+    model, tok: Tokenizer, problems: pl.DataFrame, cfg: EvalConfig, device, progress: bool = True
+) -> pl.DataFrame:
+    """Sample and score; one row per problem."""
+    from tqdm import tqdm
+
+    stop = [tok.token_to_id(ANSWER_END), EOS]
+    prompts = [e.ids for e in tok.encode_batch(problems["prompt"].to_list())]
+    keys = [problem_key(u) for u in problems["uid"]]
+    total = len(prompts) * cfg.samples
+    bar = tqdm(total=total, desc="evaluate", unit="sample", disable=not progress, mininterval=5.0)
+    t0 = time.perf_counter()
+    gen_tokens = [0]
+
+    def tick(n_tokens: int) -> None:
+        gen_tokens[0] += n_tokens
+        bar.update(0)
+
+    outs = generate(
+        model,
+        prompts,
+        cfg.samples,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        max_new_tokens=cfg.max_new_tokens,
+        stop_ids=stop,
+        seed=cfg.seed,
+        problem_keys=keys,
+        batch_rows=cfg.batch_rows,
+        device=device,
+        on_chunk=tick,
+    )
+    rows = []
+    modulus = problems["modulus"].to_list()
+    for i, (rec, out) in enumerate(zip(problems.iter_rows(named=True), outs)):
+        gold = gold_nodes(rec["gold"])
+        cats = dict.fromkeys(CATEGORIES, 0)
+        c_strict = c_answer = c_official = 0
+        errs = {"missing": 0, "extra": 0, "dependency": 0, "value": 0}
+        pacc = 0.0
+        for ids in out.tokens:
+            s = score(tok.decode(ids, skip_special_tokens=False), gold, rec["answer"], modulus[i])
+            c_strict += s.verified
+            c_answer += s.answer_correct
+            c_official += s.strict_official
+            cats[s.category] += 1
+            pacc += s.process_acc
+            errs["missing"] += s.n_missing
+            errs["extra"] += s.n_extra
+            errs["dependency"] += s.n_dependency
+            errs["value"] += s.n_value
+        n = len(out.tokens)
+        rows.append(
+            {
+                "dataset": rec["dataset"],
+                "id": rec["id"],
+                "uid": rec["uid"],
+                "op": rec["op"],
+                "context": rec["context"],
+                "mode": rec["mode"],
+                "n": n,
+                "c_strict": c_strict,
+                "c_answer": c_answer,
+                "c_strict_official": c_official,
+                "process_acc": pacc / n,
+                **{f"cat_{k}": v for k, v in cats.items()},
+                **{f"err_{k}": v for k, v in errs.items()},
+                "mean_len": float(np.mean([len(t) for t in out.tokens])),
+                "n_truncated": int(sum(out.truncated)),
+                "gold_len": len(tok.encode(" " + rec["text"].split("<solution>", 1)[1]).ids),
+            }
+        )
+        bar.update(n)
+    bar.close()
+    seconds = time.perf_counter() - t0
+    df = pl.DataFrame(rows)
+    return df.with_columns(pl.lit(seconds).alias("eval_seconds"), pl.lit(gen_tokens[0]).alias("gen_tokens"))
+
+
+def metrics(df: pl.DataFrame, ranges: Mapping[str, list[int]], seed: int = 0) -> dict[str, Any]:
+    """Compact metrics for ``dvc exp show``: strict and answer-only pass@k per range and per op."""
+    n = int(df["n"].min())
+    ks = ks_for(n)
+    out: dict[str, Any] = {"samples": n, "problems": df.height}
+    for kind, col in (("strict", "c_strict"), ("answer", "c_answer")):
+        block: dict[str, Any] = {}
+        for name, ops in ranges.items():
+            sub = df.filter(pl.col("op").is_in(ops))
+            if sub.height == 0:
+                continue
+            entry = {}
+            for k in ks:
+                v = pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), k)
+                entry[f"pass@{k}"] = round(float(v.mean()), 5)
+                if kind == "strict" and k in (1, n):
+                    lo, hi = bootstrap_ci(v, seed=seed)
+                    entry[f"pass@{k}_ci"] = [round(lo, 5), round(hi, 5)]
+            block[name] = entry
+        out[kind] = block
+    per_op = {}
+    for op in sorted(set(df["op"].to_list())):
+        sub = df.filter(pl.col("op") == op)
+        per_op[str(op)] = {
+            f"pass@{k}": round(
+                float(pass_at_k_array(sub["n"].to_numpy(), sub["c_strict"].to_numpy(), k).mean()), 5
+            )
+            for k in (1, n)
+        }
+    out["per_op"] = per_op
+    out["mean_len"] = round(float(df["mean_len"].mean()), 2)
+    out["truncated"] = round(float(df["n_truncated"].sum() / df["n"].sum()), 5)
+    return out
+
+
+def curves(df: pl.DataFrame, ranges: Mapping[str, list[int]], by_context: bool = True) -> list[dict]:
+    """Long-format rows (group, k, pass) for plots: per range, per op, per context; strict."""
+    n = int(df["n"].min())
+    rows = []
+    groups: list[tuple[str, pl.DataFrame]] = [
+        (f"range:{r}", df.filter(pl.col("op").is_in(o))) for r, o in ranges.items()
+    ]
+    groups += [(f"op:{op}", df.filter(pl.col("op") == op)) for op in sorted(set(df["op"].to_list()))]
+    if by_context:
+        groups += [(f"context:{c}", df.filter(pl.col("context") == c)) for c in sorted(set(df["context"]))]
+    for name, sub in groups:
+        if sub.height == 0:
+            continue
+        for k in ks_for(n):
+            for kind, col in (("strict", "c_strict"), ("answer", "c_answer")):
+                v = pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), k)
+                rows.append({"group": name, "metric": kind, "k": k, "pass": round(float(v.mean()), 5)})
+    return rows
+
+
+def load_model_for_eval(path, device):
+    from interplay import model as M
+
+    m = M.load(path, device)
+    m.eval()
+    return m
+
+
+def tensor_device(name: str) -> torch.device:
+    from interplay.train import resolve_device
+
+    return resolve_device(name)

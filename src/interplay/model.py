@@ -1,0 +1,312 @@
+"""A Qwen2-style decoder (RMSNorm, RoPE, SwiGLU, grouped-query attention, tied embeddings).
+
+Parameter names and ``config.json`` follow Hugging Face ``Qwen2ForCausalLM``, so a checkpoint written
+by ``save`` loads with ``transformers`` (and serves with vLLM at paper scale). fp32 on CPU; the
+trainer wraps forward passes in bf16 autocast on CUDA.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from interplay.params import as_float, as_int, check_keys, need
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = 2304
+    n_layer: int = 4
+    d_model: int = 128
+    n_head: int = 4
+    n_kv_head: int = 2
+    d_ff: int = 384
+    max_seq_len: int = 512
+    rope_theta: float = 10000.0
+    rms_eps: float = 1e-6
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    def n_params(self, embedding: bool = True) -> int:
+        d, f, hd = self.d_model, self.d_ff, self.head_dim
+        kv = self.n_kv_head * hd
+        attn = d * d + d + 2 * (d * kv + kv) + d * d  # q (bias), k, v (bias), o
+        mlp = 3 * d * f
+        per_layer = attn + mlp + 2 * d
+        body = self.n_layer * per_layer + d
+        return body + (self.vocab_size * d if embedding else 0)
+
+    def to_hf(self, bos: int, eos: int, pad: int) -> dict:
+        return {
+            "architectures": ["Qwen2ForCausalLM"],
+            "model_type": "qwen2",
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.d_model,
+            "intermediate_size": self.d_ff,
+            "num_hidden_layers": self.n_layer,
+            "num_attention_heads": self.n_head,
+            "num_key_value_heads": self.n_kv_head,
+            "head_dim": self.head_dim,
+            "max_position_embeddings": self.max_seq_len,
+            "rope_theta": self.rope_theta,
+            "rms_norm_eps": self.rms_eps,
+            "hidden_act": "silu",
+            "tie_word_embeddings": True,
+            "use_sliding_window": False,
+            "sliding_window": None,
+            "max_window_layers": self.n_layer,
+            "attention_dropout": 0.0,
+            "initializer_range": 0.02,
+            "use_cache": True,
+            "bos_token_id": bos,
+            "eos_token_id": eos,
+            "pad_token_id": pad,
+            "torch_dtype": "float32",
+            "interplay": asdict(self),
+        }
+
+    @staticmethod
+    def from_hf(cfg: dict) -> ModelConfig:
+        if "interplay" in cfg:
+            return ModelConfig(**cfg["interplay"])
+        return ModelConfig(
+            vocab_size=cfg["vocab_size"],
+            n_layer=cfg["num_hidden_layers"],
+            d_model=cfg["hidden_size"],
+            n_head=cfg["num_attention_heads"],
+            n_kv_head=cfg["num_key_value_heads"],
+            d_ff=cfg["intermediate_size"],
+            max_seq_len=cfg["max_position_embeddings"],
+            rope_theta=cfg["rope_theta"],
+            rms_eps=cfg["rms_norm_eps"],
+        )
+
+
+def config_from_params(d: dict, vocab_size: int, key: str = "model") -> ModelConfig:
+    """Validate ``params.yaml: model`` (vocab size comes from the tokenizer)."""
+    check_keys(d, key, {"n_layer", "d_model", "n_head", "n_kv_head", "d_ff", "max_seq_len", "rope_theta"})
+    kw = {
+        k: as_int(d[k], f"{key}.{k}", lo=1)
+        for k in ("n_layer", "d_model", "n_head", "n_kv_head", "d_ff", "max_seq_len")
+        if k in d
+    }
+    if "rope_theta" in d:
+        kw["rope_theta"] = as_float(d["rope_theta"], f"{key}.rope_theta", lo=1.0)
+    cfg = ModelConfig(vocab_size=vocab_size, **kw)
+    need(cfg.d_model % cfg.n_head == 0, f"{key}.n_head", f"d_model {cfg.d_model} is not divisible by it")
+    need(cfg.n_head % cfg.n_kv_head == 0, f"{key}.n_kv_head", f"n_head {cfg.n_head} is not divisible by it")
+    need(cfg.head_dim % 2 == 0, f"{key}.n_head", "head dim (d_model / n_head) must be even for RoPE")
+    return cfg
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x.to(dtype)
+
+
+def rope_tables(cfg: ModelConfig, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin for integer ``positions`` (any shape) -> (..., head_dim), HF's rotate-half layout."""
+    hd = cfg.head_dim
+    inv = 1.0 / (
+        cfg.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32, device=positions.device) / hd)
+    )
+    ang = positions.float().unsqueeze(-1) * inv
+    emb = torch.cat([ang, ang], dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    h = x.shape[-1] // 2
+    return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x: (B, H, T, hd); cos/sin: (B, T, hd) or (T, hd)."""
+    if cos.dim() == 3:
+        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    return x * cos + _rotate_half(x) * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        hd = cfg.head_dim
+        self.q_proj = nn.Linear(cfg.d_model, cfg.n_head * hd, bias=True)
+        self.k_proj = nn.Linear(cfg.d_model, cfg.n_kv_head * hd, bias=True)
+        self.v_proj = nn.Linear(cfg.d_model, cfg.n_kv_head * hd, bias=True)
+        self.o_proj = nn.Linear(cfg.n_head * hd, cfg.d_model, bias=False)
+
+    def qkv(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        B, T, _ = x.shape
+        hd = self.cfg.head_dim
+        q = self.q_proj(x).view(B, T, self.cfg.n_head, hd).transpose(1, 2)
+        k = self.k_proj(x).view(B, T, self.cfg.n_kv_head, hd).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, self.cfg.n_kv_head, hd).transpose(1, 2)
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def forward(self, x, cos, sin, mask=None):
+        """Full-sequence attention (training, scoring): causal, or an explicit boolean mask."""
+        B, T, _ = x.shape
+        q, k, v = self.qkv(x, cos, sin)
+        rep = self.cfg.n_head // self.cfg.n_kv_head
+        if rep > 1:
+            k = k.repeat_interleave(rep, dim=1)
+            v = v.repeat_interleave(rep, dim=1)
+        if mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+        self.up_proj = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)
+        self.down_proj = nn.Linear(cfg.d_ff, cfg.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Layer(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.self_attn = Attention(cfg)
+        self.mlp = MLP(cfg)
+        self.input_layernorm = RMSNorm(cfg.d_model, cfg.rms_eps)
+        self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.rms_eps)
+
+    def forward(self, x, cos, sin, mask=None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Body(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.layers = nn.ModuleList(Layer(cfg) for _ in range(cfg.n_layer))
+        self.norm = RMSNorm(cfg.d_model, cfg.rms_eps)
+
+
+class Qwen2(nn.Module):
+    """Decoder-only LM; attribute names match ``Qwen2ForCausalLM`` (``model.*``, ``lm_head``)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.model = Body(cfg)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.lm_head.weight = self.model.embed_tokens.weight  # tied
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # scaled init of residual projections (GPT-2)
+            if name.endswith(("o_proj.weight", "down_proj.weight")):
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+
+    def forward(
+        self, idx: torch.Tensor, positions: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits for a batch (B, T). ``positions`` (B, T) and a boolean ``mask`` (B, 1, T, T)
+        describe packed documents; default: one causal document per row."""
+        T = idx.shape[1]
+        if positions is None:
+            positions = torch.arange(T, device=idx.device)
+        cos, sin = rope_tables(self.cfg, positions)
+        x = self.model.embed_tokens(idx)
+        for layer in self.model.layers:
+            x = layer(x, cos, sin, mask)
+        return self.lm_head(self.model.norm(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints: safetensors + HF config.json
+
+
+def state_for_save(model: Qwen2) -> dict[str, torch.Tensor]:
+    sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    sd.pop("lm_head.weight", None)  # tied: HF reads embed_tokens
+    return sd
+
+
+def save(
+    model: Qwen2, directory: str | Path, tokenizer_json: str | Path | None = None, extra: dict | None = None
+) -> None:
+    """``model.safetensors`` + ``config.json`` (+ ``tokenizer.json``) written atomically as a folder."""
+    import shutil
+    import tempfile
+
+    from interplay.tokenizer import BOS, EOS, PAD
+
+    out = Path(directory)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        save_file(state_for_save(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        cfg = model.cfg.to_hf(BOS, EOS, PAD)
+        if extra:
+            cfg["interplay_meta"] = extra
+        (tmp / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+        if tokenizer_json is not None:
+            shutil.copyfile(tokenizer_json, tmp / "tokenizer.json")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load(directory: str | Path, device: str | torch.device = "cpu") -> Qwen2:
+    d = Path(directory)
+    if not (d / "config.json").exists() or not (d / "model.safetensors").exists():
+        raise FileNotFoundError(f"{d}: no checkpoint (config.json + model.safetensors)")
+    cfg = ModelConfig.from_hf(json.loads((d / "config.json").read_text()))
+    model = Qwen2(cfg)
+    load_weights(model, d / "model.safetensors")
+    return model.to(device)
+
+
+def load_weights(model: Qwen2, path: str | Path) -> None:
+    """Load weights, with an error that says which tensors do not match the model config."""
+    sd = load_file(str(path))
+    own = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    missing = sorted(set(own) - set(sd))
+    unexpected = sorted(set(sd) - set(own) - {"lm_head.weight"})
+    bad = sorted(k for k in set(own) & set(sd) if own[k].shape != sd[k].shape)
+    if missing or unexpected or bad:
+        detail = "; ".join(
+            f"{label}: {names[:4]}{' ...' if len(names) > 4 else ''}"
+            for label, names in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", bad))
+            if names
+        )
+        raise ValueError(f"{path}: checkpoint does not match the model config ({detail})")
+    model.load_state_dict({**sd, "lm_head.weight": sd["model.embed_tokens.weight"]}, strict=True)

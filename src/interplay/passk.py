@@ -1,0 +1,63 @@
+"""pass@k: the unbiased estimator, averages over problems, and bootstrap intervals.
+
+pass@k = 1 - C(n-c, k) / C(n, k) per problem (n samples, c correct), computed as the stable product
+1 - prod_{i=n-c+1}^{n} (1 - k/i) (Chen et al. 2021), then averaged over problems.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    if k > n:
+        raise ValueError(f"k={k} exceeds the number of samples n={n}")
+    if c < 0 or c > n:
+        raise ValueError(f"correct count c={c} outside 0..{n}")
+    if n - c < k:
+        return 1.0
+    i = np.arange(n - c + 1, n + 1, dtype=np.float64)
+    return float(1.0 - np.prod(1.0 - k / i))
+
+
+def pass_at_k_array(n: np.ndarray, c: np.ndarray, k: int) -> np.ndarray:
+    """Vectorised over problems (each may have its own n)."""
+    n = np.asarray(n, dtype=np.int64)
+    c = np.asarray(c, dtype=np.int64)
+    if (k > n).any():
+        raise ValueError(f"k={k} exceeds the number of samples (min n={int(n.min())})")
+    return np.array([pass_at_k(int(a), int(b), k) for a, b in zip(n, c)], dtype=np.float64)
+
+
+def ks_for(n: int) -> list[int]:
+    """1, 2, 4, ... up to n (n itself included)."""
+    ks, k = [], 1
+    while k < n:
+        ks.append(k)
+        k *= 2
+    ks.append(n)
+    return ks
+
+
+def bootstrap_ci(
+    values: np.ndarray, reps: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile interval of the mean over problems (resampled with replacement)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, v.size, size=(reps, v.size))
+    means = v[idx].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def bootstrap_diff_ci(
+    a: np.ndarray, b: np.ndarray, reps: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Interval of mean(a) - mean(b) for paired per-problem values (same problems in a and b)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError("paired bootstrap needs the same problems on both sides")
+    return bootstrap_ci(a - b, reps, seed, level)

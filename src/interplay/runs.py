@@ -1,0 +1,59 @@
+"""Run declarations shared by the training, RL and evaluation stages (names, phases, paths)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from interplay.params import ParamsError, need
+
+PHASES = ("pretrain", "midtrain", "rl")
+MODELS_DIR = Path("data/models")
+
+
+def model_dir(run: str) -> Path:
+    return MODELS_DIR / run
+
+
+def all_runs(params: Mapping[str, Any]) -> dict[str, str]:
+    """run name -> phase, over every phase; a name used twice is an error."""
+    out: dict[str, str] = {}
+    for phase in PHASES:
+        section = params.get(phase) or {}
+        if phase == "rl":
+            section = section.get("runs", {}) if isinstance(section, Mapping) else {}
+        need(isinstance(section, Mapping), phase, "expected a mapping of run names")
+        for name in section:
+            if name == "defaults":
+                continue
+            if name in out:
+                raise ParamsError(f"{phase}.{name}: run name also used in {out[name]}")
+            out[name] = phase
+    return out
+
+
+def check_init(params: Mapping[str, Any], init: str | None, key: str) -> Path | None:
+    """An ``init`` must name a declared run whose checkpoint exists."""
+    if init is None:
+        return None
+    runs = all_runs(params)
+    need(init in runs, key, f"unknown run '{init}' (declared: {', '.join(sorted(runs)) or 'none'})")
+    path = model_dir(init)
+    if not (path / "model.safetensors").exists():
+        raise FileNotFoundError(f"{path}: checkpoint of '{init}' not found ({key}); run its stage first")
+    return path
+
+
+def check_training_dataset(params: Mapping[str, Any], name: str, key: str) -> Path:
+    datasets = params.get("datasets") or {}
+    need(name in datasets, key, f"dataset '{name}' is not declared under datasets")
+    need(
+        datasets[name].get("split") != "eval",
+        key,
+        f"dataset '{name}' is an evaluation set (split eval): it must not be trained on",
+    )
+    path = Path(f"data/datasets/{name}.parquet")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: dataset '{name}' not built ({key}); run generate@{name}")
+    return path

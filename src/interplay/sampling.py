@@ -1,0 +1,255 @@
+"""Batched sampling with a preallocated KV cache and a prompt prefilled once per problem.
+
+Rows are laid out as ``[P problems, n samples]``. A problem's prompt keys/values are computed once and
+shared by its n rows inside the attention matmul (no copies); generated keys/values live in a
+preallocated ``[P, n, kv_heads, max_new, head_dim]`` cache. A problem whose n rows have all stopped
+leaves the batch. Every random draw is a counter-based hash of (seed, problem key, sample index,
+step), so a sample does not depend on which other problems share its batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from interplay.model import Qwen2, rope_tables
+
+_M32 = 0xFFFFFFFF
+
+
+def _pcg(x: torch.Tensor) -> torch.Tensor:
+    """PCG-style 32-bit integer hash on int64 tensors (values stay below 2**62: no overflow)."""
+    x = (x * 747796405 + 2891336453) & _M32
+    word = (((x >> ((x >> 28) + 4)) ^ x) * 277803737) & _M32
+    return ((word >> 22) ^ word) & _M32
+
+
+def uniforms(seed: int, problem_keys: torch.Tensor, n: int, step: int, offset: int = 0) -> torch.Tensor:
+    """U(0,1) per (problem, sample) for one step: shape (P, n). Deterministic, batch-independent."""
+    s = torch.arange(offset, offset + n, dtype=torch.int64)
+    h = _pcg(torch.full((1,), seed & _M32, dtype=torch.int64))
+    h = _pcg(h ^ (problem_keys.to(torch.int64).view(-1, 1) & _M32))
+    h = _pcg(h ^ s.view(1, -1))
+    h = _pcg(h ^ (step & _M32))
+    return (h.double() + 0.5) / 2.0**32
+
+
+def sample_tokens(logits: torch.Tensor, u: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    """Inverse-CDF sampling of one token per row from ``logits`` (R, V) with uniforms ``u`` (R,)."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1).double()
+    if top_p < 1.0:
+        sp, order = probs.sort(dim=-1, descending=True)
+        keep = sp.cumsum(-1) - sp < top_p  # smallest prefix whose mass reaches top_p
+        sp = sp * keep
+        cdf = sp.cumsum(-1)
+        pick = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1)).clamp_max(cdf.shape[-1] - 1)
+        return order.gather(-1, pick).squeeze(-1)
+    cdf = probs.cumsum(-1)
+    pick = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1)).clamp_max(cdf.shape[-1] - 1)
+    return pick.squeeze(-1)
+
+
+@dataclass
+class Samples:
+    """Completions for one problem: token ids per sample (stop token included), and truncation."""
+
+    tokens: list[list[int]]
+    truncated: list[bool]
+
+
+def _prefill(model: Qwen2, prompts: torch.Tensor, lengths: torch.Tensor):
+    """Run the (right-padded) prompts once; return last-position logits and per-layer K/V."""
+    cfg = model.cfg
+    P, L = prompts.shape
+    pos = torch.arange(L, device=prompts.device)
+    cos, sin = rope_tables(cfg, pos)
+    x = model.model.embed_tokens(prompts)
+    kvs = []
+    for layer in model.model.layers:
+        h = layer.input_layernorm(x)
+        q, k, v = layer.self_attn.qkv(h, cos, sin)
+        kvs.append((k, v))  # (P, kv, L, hd)
+        rep = cfg.n_head // cfg.n_kv_head
+        kk = k.repeat_interleave(rep, dim=1) if rep > 1 else k
+        vv = v.repeat_interleave(rep, dim=1) if rep > 1 else v
+        y = torch.nn.functional.scaled_dot_product_attention(q, kk, vv, is_causal=True)
+        x = x + layer.self_attn.o_proj(y.transpose(1, 2).reshape(P, L, -1))
+        x = x + layer.mlp(layer.post_attention_layernorm(x))
+    last = x[torch.arange(P, device=x.device), lengths - 1]
+    return model.lm_head(model.model.norm(last)), kvs
+
+
+@torch.no_grad()
+def _generate_chunk(
+    model,
+    prompts: list[list[int]],
+    keys: list[int],
+    n: int,
+    offset: int,
+    *,
+    temperature,
+    top_p,
+    max_new_tokens,
+    stop_ids,
+    seed,
+    device,
+) -> list[Samples]:
+    cfg = model.cfg
+    P = len(prompts)
+    L = max(len(p) for p in prompts)
+    pt = torch.zeros(P, L, dtype=torch.long)
+    for i, p in enumerate(prompts):
+        pt[i, : len(p)] = torch.tensor(p, dtype=torch.long)
+    lengths = torch.tensor([len(p) for p in prompts], dtype=torch.long)
+    pt, lengths_d = pt.to(device), lengths.to(device)
+    logits, prompt_kv = _prefill(model, pt, lengths_d)
+    kv, rep, hd = cfg.n_kv_head, cfg.n_head // cfg.n_kv_head, cfg.head_dim
+    # prompt key mask: padding positions never attended
+    pmask = torch.arange(L, device=device).view(1, L) < lengths_d.view(P, 1)  # (P, L)
+    gen_k = [torch.empty(P, n, kv, max_new_tokens, hd, device=device) for _ in prompt_kv]
+    gen_v = [torch.empty(P, n, kv, max_new_tokens, hd, device=device) for _ in prompt_kv]
+    out = torch.full((P, n, max_new_tokens), -1, dtype=torch.long)
+    done = torch.zeros(P, n, dtype=torch.bool)
+    keys_t = torch.tensor(keys, dtype=torch.int64)
+    stop = torch.tensor(sorted(stop_ids), dtype=torch.long)
+    active = torch.arange(P)  # problems still generating (indices into the chunk)
+    logits = logits.unsqueeze(1).expand(P, n, -1)
+    scale = 1.0 / math.sqrt(hd)
+    for t in range(max_new_tokens):
+        A = len(active)
+        u = uniforms(seed, keys_t[active], n, t, offset)
+        tok = sample_tokens(logits.reshape(A * n, -1), u.reshape(-1).to(logits.device), temperature, top_p)
+        tok = tok.view(A, n).cpu()
+        fresh = ~done[active]
+        out[active, :, t] = torch.where(fresh, tok, out[active, :, t])
+        done[active] |= fresh & torch.isin(tok, stop)
+        alive = ~done[active].all(dim=1)
+        if t == max_new_tokens - 1 or not alive.any():
+            break
+        if not alive.all():  # drop finished problems from every cache
+            keep = alive.nonzero().squeeze(1)
+            active = active[keep]
+            kd = keep.to(device)
+            tok = tok[keep]
+            prompt_kv = [(k.index_select(0, kd), v.index_select(0, kd)) for k, v in prompt_kv]
+            gen_k = [g.index_select(0, kd) for g in gen_k]
+            gen_v = [g.index_select(0, kd) for g in gen_v]
+            pmask = pmask.index_select(0, kd)
+            lengths_d = lengths_d.index_select(0, kd)
+            A = len(active)
+        # one decoding step for all A*n rows
+        pos = (lengths_d + t).view(A, 1).expand(A, n)  # (A, n)
+        cos, sin = rope_tables(cfg, pos.reshape(A * n, 1))  # (A*n, 1, hd)
+        x = model.model.embed_tokens(tok.to(device).view(A * n, 1))  # (R, 1, d)
+        for li, layer in enumerate(model.model.layers):
+            h = layer.input_layernorm(x)
+            q, k, v = layer.self_attn.qkv(h, cos, sin)  # (R, H, 1, hd), (R, kv, 1, hd)
+            gen_k[li][:, :, :, t] = k.view(A, n, kv, hd)
+            gen_v[li][:, :, :, t] = v.view(A, n, kv, hd)
+            qg = q.view(A, n, kv, rep, hd)
+            pk, pv = prompt_kv[li]  # (A, kv, L, hd)
+            s_p = torch.einsum("ankrd,akld->ankrl", qg, pk) * scale
+            s_p = s_p.masked_fill(~pmask.view(A, 1, 1, 1, -1), float("-inf"))
+            gk, gv = gen_k[li][:, :, :, : t + 1], gen_v[li][:, :, :, : t + 1]
+            s_g = torch.einsum("ankrd,anktd->ankrt", qg, gk) * scale
+            w = torch.softmax(torch.cat([s_p, s_g], dim=-1), dim=-1)
+            y = torch.einsum("ankrl,akld->ankrd", w[..., :L], pv) + torch.einsum(
+                "ankrt,anktd->ankrd", w[..., L:], gv
+            )
+            x = x + layer.self_attn.o_proj(y.reshape(A * n, 1, -1))
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        logits = model.lm_head(model.model.norm(x)).view(A, n, -1)
+    results = []
+    for i in range(P):
+        toks, trunc = [], []
+        for j in range(n):
+            row = out[i, j]
+            row = row[row >= 0].tolist()
+            toks.append(row)
+            trunc.append(not bool(done[i, j]))
+        results.append(Samples(toks, trunc))
+    return results
+
+
+def generate(
+    model: Qwen2,
+    prompts: Sequence[Sequence[int]],
+    n: int,
+    *,
+    temperature: float = 0.7,
+    top_p: float = 1.0,
+    max_new_tokens: int = 256,
+    stop_ids: Sequence[int] = (),
+    seed: int = 0,
+    problem_keys: Sequence[int] | None = None,
+    batch_rows: int = 512,
+    device: str | torch.device = "cpu",
+    on_chunk: Callable[[int], None] | None = None,
+) -> list[Samples]:
+    """n samples for each prompt. Problems are grouped by prompt length into chunks of about
+    ``batch_rows`` rows; with n > batch_rows a problem's samples are split across chunks."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    keys = list(problem_keys) if problem_keys is not None else list(range(len(prompts)))
+    limit = model.cfg.max_seq_len
+    for i, p in enumerate(prompts):
+        if not p:
+            raise ValueError(f"prompt {i} is empty")
+    model.eval()
+    per = max(1, min(n, batch_rows))
+    pieces = [(off, min(per, n - off)) for off in range(0, n, per)]
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
+    group = max(1, batch_rows // per)
+    results: list[list[Samples]] = [[] for _ in prompts]
+    for off, m in pieces:
+        for c in range(0, len(order), group):
+            idx = order[c : c + group]
+            cap = max(1, min(max_new_tokens, limit - max(len(prompts[i]) for i in idx)))
+            chunk = _generate_chunk(
+                model,
+                [list(prompts[i]) for i in idx],
+                [keys[i] for i in idx],
+                m,
+                off,
+                temperature=temperature,
+                top_p=top_p,
+                max_new_tokens=cap,
+                stop_ids=set(stop_ids),
+                seed=seed,
+                device=device,
+            )
+            for i, s in zip(idx, chunk):
+                results[i].append(s)
+            if on_chunk is not None:
+                on_chunk(sum(len(t) for s in chunk for t in s.tokens))
+    return [
+        Samples([t for s in rs for t in s.tokens], [b for s in rs for b in s.truncated]) for rs in results
+    ]
+
+
+@torch.no_grad()
+def generate_reference(
+    model: Qwen2,
+    prompt: Sequence[int],
+    steps: int,
+    u: Sequence[float],
+    temperature: float,
+    top_p: float,
+    stop_ids: Sequence[int] = (),
+) -> list[int]:
+    """The slow path: full recompute every step, no cache (tests compare the fast path to it)."""
+    seq = list(prompt)
+    out: list[int] = []
+    for t in range(steps):
+        logits = model(torch.tensor([seq]))[:, -1]
+        tok = int(sample_tokens(logits, torch.tensor([u[t]], dtype=torch.float64), temperature, top_p)[0])
+        out.append(tok)
+        seq.append(tok)
+        if tok in stop_ids:
+            break
+    return out

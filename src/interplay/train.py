@@ -1,0 +1,396 @@
+"""Next-token training for pre- and mid-training (one trainer, two phases).
+
+Packed blocks, AdamW, linear warmup then cosine decay to ``min_lr`` (the decay may start late:
+``decay_start``), gradient clipping, weight decay on matrices. A run resumes from its last
+checkpoint after a kill and ends bit-identical to an uninterrupted run on CPU: the batch of step s
+is a pure function of (seed, s), and model, optimizer and step are saved together (safetensors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from interplay import model as M
+from interplay.packing import Blocks, batch_tensors
+from interplay.params import as_choice, as_float, as_int, check_keys, need
+
+CPU_PEAK_FLOPS = 78e9  # this machine kind, 2 threads, fp32 FMA (cpu-scale.md)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset: str
+    init: str | None = None  # a model run name, or None for random init
+    tokens: int = 1_000_000  # budget in token slots (batch_size * seq_len per step)
+    batch_size: int = 32
+    seq_len: int = 512
+    lr: float = 2e-3
+    min_lr: float = 2e-4
+    warmup: float = 0.05  # fraction of steps
+    decay_start: float = 0.0  # fraction of steps where the cosine starts (0: right after warmup)
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.95)
+    seed: int = 0
+    loss_on: str = "completion"  # completion | all
+    doc_mask: bool = True  # block-diagonal attention inside packed blocks
+    checkpoint_every: int = 200  # steps
+    ladder: tuple[float, ...] = ()  # fractions of the budget that keep an evaluation checkpoint
+    log_every: int = 10
+    threads: int = 2
+    device: str = "auto"
+
+    @property
+    def steps(self) -> int:
+        return max(1, self.tokens // (self.batch_size * self.seq_len))
+
+    def ladder_steps(self) -> list[int]:
+        return sorted({max(1, round(f * self.steps)) for f in self.ladder})
+
+
+_FIELDS = set(TrainConfig.__dataclass_fields__)
+
+
+def config_from_params(d: dict[str, Any], key: str, defaults: dict[str, Any] | None = None) -> TrainConfig:
+    """A run's entry merged over shared defaults, validated (errors name ``key.<field>``)."""
+    merged = {**(defaults or {}), **(d or {})}
+    check_keys(merged, key, _FIELDS, {"dataset"})
+    kw: dict[str, Any] = {"dataset": str(merged["dataset"])}
+    if merged.get("init") is not None:
+        kw["init"] = str(merged["init"])
+    for f in ("tokens", "batch_size", "seq_len", "checkpoint_every", "log_every", "threads"):
+        if f in merged:
+            kw[f] = as_int(merged[f], f"{key}.{f}", lo=1)
+    if "seed" in merged:
+        kw["seed"] = as_int(merged["seed"], f"{key}.seed", lo=0)
+    for f in ("lr", "min_lr"):
+        if f in merged:
+            kw[f] = as_float(merged[f], f"{key}.{f}", lo=0.0)
+    for f in ("warmup", "decay_start"):
+        if f in merged:
+            kw[f] = as_float(merged[f], f"{key}.{f}", lo=0.0, hi=1.0)
+    for f in ("weight_decay", "grad_clip"):
+        if f in merged:
+            kw[f] = as_float(merged[f], f"{key}.{f}", lo=0.0)
+    if "betas" in merged:
+        b = merged["betas"]
+        need(isinstance(b, list) and len(b) == 2, f"{key}.betas", "expected [beta1, beta2]")
+        kw["betas"] = (as_float(b[0], f"{key}.betas[0]", 0, 1), as_float(b[1], f"{key}.betas[1]", 0, 1))
+    if "loss_on" in merged:
+        kw["loss_on"] = as_choice(merged["loss_on"], f"{key}.loss_on", ("completion", "all"))
+    if "doc_mask" in merged:
+        need(isinstance(merged["doc_mask"], bool), f"{key}.doc_mask", "expected true or false")
+        kw["doc_mask"] = merged["doc_mask"]
+    if "device" in merged:
+        kw["device"] = as_choice(merged["device"], f"{key}.device", ("auto", "cpu", "cuda"))
+    if "ladder" in merged:
+        lad = merged["ladder"] or []
+        need(isinstance(lad, list), f"{key}.ladder", "expected a list of fractions")
+        kw["ladder"] = tuple(as_float(x, f"{key}.ladder[{i}]", lo=0.0, hi=1.0) for i, x in enumerate(lad))
+    cfg = TrainConfig(**kw)
+    need(cfg.min_lr <= cfg.lr, f"{key}.min_lr", f"{cfg.min_lr} is above lr {cfg.lr}")
+    return cfg
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but CUDA is not available")
+    return torch.device(name)
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Linear warmup, flat until ``decay_start``, then cosine to ``min_lr`` at the last step."""
+    n = cfg.steps
+    warm = max(1, round(cfg.warmup * n)) if cfg.warmup > 0 else 0
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    start = max(warm, round(cfg.decay_start * n))
+    if step < start:
+        return cfg.lr
+    frac = (step - start) / max(1, n - 1 - start)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, frac)))
+
+
+def batch_rows(n_blocks: int, batch_size: int, seed: int, step: int) -> np.ndarray:
+    """Block indices of one step: epochs of seeded permutations, concatenated (pure function)."""
+    start = step * batch_size
+    rows = []
+    while len(rows) < batch_size:
+        epoch, off = divmod(start + len(rows), n_blocks)
+        perm = np.random.default_rng([seed, epoch]).permutation(n_blocks)
+        take = min(batch_size - len(rows), n_blocks - off)
+        rows.extend(perm[off : off + take].tolist())
+    return np.asarray(rows, dtype=np.int64)
+
+
+def flops_per_token(cfg: M.ModelConfig, seq_len: int) -> float:
+    """Training FLOPs per token: 6 x (non-embedding params + tied LM head) + causal attention
+    (6 x layers x d_model x seq_len: half of nanoGPT's full-matrix 12 x ..., as a causal kernel skips
+    the upper triangle)."""
+    n = cfg.n_params(embedding=False) + cfg.vocab_size * cfg.d_model
+    return 6 * n + 6 * cfg.n_layer * cfg.d_model * seq_len
+
+
+def make_optimizer(model: M.Qwen2, cfg: TrainConfig) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=1e-8, fused=False, foreach=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# resume state: model + optimizer (safetensors) + step (json), written atomically
+
+
+def _param_names(model: M.Qwen2) -> list[str]:
+    seen, names = set(), []
+    for name, p in model.named_parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            names.append(name)
+    return names
+
+
+def save_state(path: Path, model: M.Qwen2, opt: torch.optim.Optimizer, step: int, meta: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(M.state_for_save(model), str(tmp / "model.safetensors"))
+    names = _param_names(model)
+    osd = opt.state_dict()["state"]
+    tensors = {}
+    for i, name in enumerate(names):
+        for k, v in osd.get(i, {}).items():
+            tensors[f"{name}::{k}"] = v.detach().cpu().contiguous().reshape(v.shape)
+    save_file(tensors, str(tmp / "optim.safetensors"))
+    (tmp / "state.json").write_text(json.dumps({"step": step, **meta}, indent=2, sort_keys=True))
+    old = path.with_name(path.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        path.rename(old)
+    tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_state(path: Path, model: M.Qwen2, opt: torch.optim.Optimizer) -> dict:
+    M.load_weights(model, path / "model.safetensors")
+    tensors = load_file(str(path / "optim.safetensors"))
+    names = _param_names(model)
+    sd = opt.state_dict()
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for i, name in enumerate(names):
+        entry = {k.split("::", 1)[1]: v for k, v in tensors.items() if k.split("::", 1)[0] == name}
+        if entry:
+            state[i] = entry
+    sd["state"] = state
+    opt.load_state_dict(sd)
+    return json.loads((path / "state.json").read_text())
+
+
+def fingerprint(*parts: Any, files: tuple[Path, ...] = ()) -> str:
+    h = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
+    for f in files:
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunPaths:
+    out: Path  # data/models/<run>
+    resume: Path  # data/resume/<run> (not a DVC output: survives a kill)
+    live: Path  # reports/train/<run> (dvclive)
+    tokenizer: Path
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    tokens_seen: int
+    real_tokens: int
+    seconds: float
+    final_loss: float
+    tok_per_s: float
+    mfu: float
+    flops: float
+    resumed_from: int
+    extra: dict = field(default_factory=dict)
+
+
+def train(
+    cfg: TrainConfig,
+    model_cfg: M.ModelConfig,
+    blocks: Blocks,
+    paths: RunPaths,
+    init_dir: Path | None = None,
+    inputs_fingerprint: str = "",
+    peak_flops: float | None = None,
+    stop_after: int | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train (or resume) a run. ``stop_after`` ends early after that many steps (tests: a "kill")."""
+    from dvclive import Live
+    from tqdm import tqdm
+
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = M.Qwen2(model_cfg)
+    if init_dir is not None:
+        M.load_weights(model, init_dir / "model.safetensors")
+    model.to(device)
+    opt = make_optimizer(model, cfg)
+    fp = fingerprint(asdict(cfg), asdict(model_cfg), inputs_fingerprint)
+    start = 0
+    state_dir = paths.resume / "state"
+    if (state_dir / "state.json").exists():
+        meta = json.loads((state_dir / "state.json").read_text())
+        if meta.get("fingerprint") == fp:
+            start = load_state(state_dir, model, opt)["step"]
+        else:
+            shutil.rmtree(paths.resume, ignore_errors=True)
+    paths.resume.mkdir(parents=True, exist_ok=True)
+    if start:
+        _truncate_live(paths.live, start)
+    live = Live(dir=str(paths.live), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
+    live.step = start
+
+    fpt = flops_per_token(model_cfg, cfg.seq_len)
+    peak = peak_flops or (CPU_PEAK_FLOPS if device.type == "cpu" else 989e12)
+    ladder = set(cfg.ladder_steps())
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
+    model.train()
+    t_start = time.perf_counter()
+    t_log, tok_log = t_start, 0
+    loss_val = float("nan")
+    bar = tqdm(
+        total=cfg.steps,
+        initial=start,
+        desc="train",
+        unit="step",
+        disable=not progress,
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+    )
+    step = start
+    for step in range(start, cfg.steps):
+        rows = batch_rows(len(blocks), cfg.batch_size, cfg.seed, step)
+        b = batch_tensors(blocks, rows, cfg.doc_mask, device)
+        lr = lr_at(cfg, step)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        with autocast:
+            logits = model(b["idx"], b.get("positions"), b.get("mask"))
+        lm = b["loss_mask"]
+        loss = F.cross_entropy(logits.float()[lm], b["targets"][lm])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        loss_val = loss.item()
+        tok_log += cfg.batch_size * cfg.seq_len
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            now = time.perf_counter()
+            tps = tok_log / max(now - t_log, 1e-9)
+            live.step = done
+            live.log_metric("train/loss", loss_val)
+            live.log_metric("train/lr", lr)
+            live.log_metric("train/grad_norm", float(gnorm))
+            live.log_metric("perf/tokens_per_s", tps)
+            live.log_metric("perf/mfu", tps * fpt / peak)
+            live.make_summary()
+            bar.set_postfix(loss=f"{loss_val:.3f}", tok_s=f"{tps:,.0f}", lr=f"{lr:.2e}")
+            t_log, tok_log = now, 0
+        bar.update(1)
+        if done in ladder:
+            M.save(
+                model,
+                paths.resume / "ladder" / f"step{done:06d}",
+                paths.tokenizer,
+                extra={"step": done, "fraction": done / cfg.steps},
+            )
+        if done % cfg.checkpoint_every == 0 and done < cfg.steps:
+            save_state(state_dir, model, opt, done, {"fingerprint": fp})
+        if stop_after is not None and done - start >= stop_after and done < cfg.steps:
+            bar.close()
+            save_state(state_dir, model, opt, done, {"fingerprint": fp})
+            return TrainResult(done, 0, 0, 0.0, loss_val, 0.0, 0.0, 0.0, start)
+    bar.close()
+    seconds = time.perf_counter() - t_start
+    steps_run = cfg.steps - start
+    tps = steps_run * cfg.batch_size * cfg.seq_len / max(seconds, 1e-9)
+    result = TrainResult(
+        steps=cfg.steps,
+        tokens_seen=cfg.steps * cfg.batch_size * cfg.seq_len,
+        real_tokens=round(cfg.steps * cfg.batch_size * cfg.seq_len * blocks.fill),
+        seconds=seconds,
+        final_loss=loss_val,
+        tok_per_s=tps,
+        mfu=tps * fpt / peak,
+        flops=6.0 * model_cfg.n_params(embedding=False) * cfg.steps * cfg.batch_size * cfg.seq_len,
+        resumed_from=start,
+    )
+    for k, v in {
+        "final_loss": result.final_loss,
+        "steps": result.steps,
+        "tokens": result.tokens_seen,
+        "tokens_per_s": result.tok_per_s,
+        "mfu": result.mfu,
+        "flops_6PT": result.flops,
+        "params_non_embedding": model_cfg.n_params(embedding=False),
+        "params": model_cfg.n_params(),
+        "epochs": result.tokens_seen / max(1, len(blocks) * cfg.seq_len),
+        "packing_fill": blocks.fill,
+        "real_tokens": result.real_tokens,
+        "wall_seconds": seconds,
+    }.items():
+        live.summary[k] = v
+    live.end()
+    # final folder: model + ladder checkpoints, atomically
+    model.cpu()
+    M.save(model, paths.out, paths.tokenizer, extra={"step": cfg.steps, "fraction": 1.0})
+    lad = paths.resume / "ladder"
+    if lad.exists():
+        shutil.copytree(lad, paths.out / "ladder")
+    shutil.rmtree(paths.resume, ignore_errors=True)
+    return result
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def _truncate_live(live_dir: Path, step: int) -> None:
+    """On resume, drop logged rows after the checkpoint step (they will be logged again)."""
+    for tsv in (live_dir / "plots").rglob("*.tsv") if (live_dir / "plots").exists() else []:
+        lines = tsv.read_text().splitlines()
+        if not lines:
+            continue
+        head, rows = lines[0], lines[1:]
+        col = head.split("\t").index("step") if "step" in head.split("\t") else None
+        if col is None:
+            continue
+        kept = [r for r in rows if int(r.split("\t")[col]) <= step]
+        tsv.write_text("\n".join([head, *kept]) + "\n")

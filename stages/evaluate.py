@@ -1,0 +1,69 @@
+"""DVC stage ``evaluate@<name>``: sample a model on an evaluation set, verify, write pass@k.
+
+Outputs: reports/eval/<name>.parquet (one row per problem), reports/metrics/<name>.json (pass@k per
+range and op, for `dvc exp show`), reports/plots/passk/<name>.json (curves for `dvc plots`).
+"""
+
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from interplay import evaluate as E
+from interplay import params, runs, tokenizer
+from interplay.io import atomic_path, write_json
+from interplay.runtime import run_stage, set_threads
+
+
+def main(name: str) -> None:
+    p = params.load()
+    ev = params.section(p, "evaluate")
+    params.check_keys(ev, "evaluate", {"defaults", "ranges", "runs"}, {"ranges", "runs"})
+    entries = ev["runs"]
+    params.need(name in entries, f"evaluate.runs.{name}", f"not declared (known: {', '.join(entries)})")
+    entry = entries[name]
+    key = f"evaluate.runs.{name}"
+    params.check_keys(entry, key, {"model", "dataset", "samples", "problems_per_op"}, {"model", "dataset"})
+    cfg = E.config_from_params(
+        {**(ev.get("defaults") or {}), **{k: entry[k] for k in ("samples", "problems_per_op") if k in entry}}
+    )
+    ranges = E.parse_ranges(ev["ranges"])
+    runs_all = runs.all_runs(p)
+    params.need(entry["model"] in runs_all, f"{key}.model", f"unknown run '{entry['model']}'")
+    ds = (p.get("datasets") or {}).get(entry["dataset"])
+    params.need(ds is not None, f"{key}.dataset", f"dataset '{entry['dataset']}' is not declared")
+    params.need(
+        ds.get("split") == "eval",
+        f"{key}.dataset",
+        f"dataset '{entry['dataset']}' has split '{ds.get('split')}', not eval: evaluating on "
+        "training data would overlap training",
+    )
+    data_path = Path(f"data/datasets/{entry['dataset']}.parquet")
+    if not data_path.exists():
+        raise FileNotFoundError(f"{data_path}: evaluation set missing ({key}.dataset)")
+    model_path = runs.model_dir(entry["model"])
+    set_threads(cfg.threads)
+    device = E.tensor_device(cfg.device)
+    model = E.load_model_for_eval(model_path, device)
+    tok = tokenizer.load(model_path / "tokenizer.json")
+    problems = E.select_problems(pl.read_parquet(data_path), cfg.problems_per_op)
+    print(
+        f"evaluate@{name}: {entry['model']} on {entry['dataset']}: {problems.height} problems x "
+        f"{cfg.samples} samples (T={cfg.temperature})"
+    )
+    df = E.run(model, tok, problems, cfg, device)
+    out = Path(f"reports/eval/{name}.parquet")
+    with atomic_path(out) as tmp:
+        df.write_parquet(tmp)
+    m = E.metrics(df, ranges, seed=cfg.seed)
+    m["model"] = entry["model"]
+    m["dataset"] = entry["dataset"]
+    m["eval_seconds"] = round(float(df["eval_seconds"][0]), 1)
+    m["gen_tokens_per_s"] = round(float(df["gen_tokens"][0]) / max(float(df["eval_seconds"][0]), 1e-9), 1)
+    write_json(f"reports/metrics/{name}.json", m)
+    write_json(f"reports/plots/passk/{name}.json", E.curves(df, ranges))
+    print({k: m[k] for k in ("strict", "eval_seconds", "gen_tokens_per_s")})
+
+
+if __name__ == "__main__":
+    run_stage(main, sys.argv[1])

@@ -1,0 +1,155 @@
+"""Evaluation: scoring path end to end, metrics, problem selection, stage errors."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+import yaml
+
+from interplay import data
+from interplay import evaluate as E
+from interplay import model as M
+from interplay import tokenizer as T
+from interplay.params import ParamsError
+from interplay.sampling import Samples
+from interplay.task.spec import TaskSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ev")
+    task = TaskSpec(master_seed=3)
+    spec = data.dataset_spec(
+        "eval", {"split": "eval", "size": {"problems": 12}, "ops": "2-5", "modes": ["forward", "reverse"]}
+    )
+    data.write(d / "eval.parquet", data.generate(task, spec), spec, task)
+    df = pl.read_parquet(d / "eval.parquet")
+    tok = T.train(df["text"].to_list())
+    return d, df, tok
+
+
+def test_gold_completions_score_perfectly(setup, monkeypatch):
+    _, df, tok = setup
+    gold = [tok.encode(" " + t.split("<solution> ", 1)[1]).ids for t in df["text"]]
+
+    def fake_generate(model, prompts, n, **kw):
+        return [Samples([g] * n, [False] * n) for g in gold]
+
+    monkeypatch.setattr(E, "generate", fake_generate)
+    out = E.run(None, tok, df, E.EvalConfig(samples=3), torch.device("cpu"), progress=False)
+    assert (out["c_strict"] == 3).all() and (out["c_answer"] == 3).all()
+    assert (out["cat_correct"] == 3).all() and (out["process_acc"] == 1.0).all()
+
+
+def test_random_model_rows_are_consistent(setup):
+    _, df, tok = setup
+    torch.manual_seed(0)
+    m = M.Qwen2(
+        M.ModelConfig(
+            vocab_size=tok.get_vocab_size(),
+            n_layer=1,
+            d_model=32,
+            n_head=2,
+            n_kv_head=1,
+            d_ff=64,
+            max_seq_len=512,
+        )
+    )
+    out = E.run(
+        m, tok, df.head(4), E.EvalConfig(samples=4, max_new_tokens=16), torch.device("cpu"), progress=False
+    )
+    cats = out.select(pl.sum_horizontal(pl.col("^cat_.*$"))).to_series()
+    assert (cats == 4).all() and (out["c_strict"] <= out["c_answer"] + 4).all()
+    assert out.height == 4 and (out["n_truncated"] <= 4).all()
+
+
+def test_metrics_from_counts():
+    df = pl.DataFrame(
+        {
+            "op": [2, 2, 3, 9],
+            "context": ["zoo"] * 4,
+            "n": [4, 4, 4, 4],
+            "c_strict": [4, 0, 2, 0],
+            "c_answer": [4, 2, 2, 1],
+            "mean_len": [10.0] * 4,
+            "n_truncated": [0, 0, 0, 1],
+        }
+    )
+    m = E.metrics(df, {"id": [2, 3], "hard": [9]})
+    assert m["strict"]["id"]["pass@1"] == pytest.approx((1 + 0 + 0.5) / 3, abs=1e-4)
+    assert m["strict"]["id"]["pass@4"] == pytest.approx(2 / 3, abs=1e-4)
+    assert m["strict"]["hard"]["pass@4"] == 0.0 and m["answer"]["hard"]["pass@4"] == 1.0
+    assert m["per_op"]["3"]["pass@1"] == 0.5
+    lo, hi = m["strict"]["id"]["pass@1_ci"]
+    assert lo <= m["strict"]["id"]["pass@1"] <= hi
+    rows = E.curves(df, {"id": [2, 3]})
+    assert {r["k"] for r in rows} == {1, 2, 4}
+
+
+def test_select_problems_per_op(setup):
+    _, df, _ = setup
+    sel = E.select_problems(df, 2)
+    assert sel.group_by("op").len()["len"].to_list() == [2] * sel["op"].n_unique()
+    with pytest.raises(ValueError, match="empty"):
+        E.select_problems(df.head(0), 2)
+
+
+def test_ranges_must_be_disjoint():
+    with pytest.raises(ParamsError, match=r"evaluate\.ranges\.edge: op 10 is also in range 'id'"):
+        E.parse_ranges({"id": "2-10", "edge": "10-14"})
+
+
+def _stage(tmp_path, params, name):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "evaluate.py"), name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_stage_refuses_training_data_and_unknown_models(tmp_path):
+    base = {
+        "datasets": {
+            "pre": {"split": "pre", "size": {"problems": 1}, "ops": "2"},
+            "ev": {"split": "eval", "size": {"problems": 1}, "ops": "2"},
+        },
+        "pretrain": {"base": {"dataset": "pre"}},
+        "evaluate": {"ranges": {"id": "2-4"}, "runs": {"x": {"model": "base", "dataset": "pre"}}},
+    }
+    r = _stage(tmp_path, base, "x")
+    assert (
+        r.returncode == 2 and "evaluate.runs.x.dataset: dataset 'pre' has split 'pre', not eval" in r.stderr
+    )
+    base["evaluate"]["runs"]["x"] = {"model": "nobody", "dataset": "ev"}
+    r = _stage(tmp_path, base, "x")
+    assert r.returncode == 2 and "evaluate.runs.x.model: unknown run 'nobody'" in r.stderr
+    base["evaluate"]["runs"]["x"] = {"model": "base", "dataset": "ev"}
+    r = _stage(tmp_path, base, "x")
+    assert r.returncode == 2 and "evaluation set missing" in r.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_unbiased_estimator_used_on_counts():
+    df = pl.DataFrame(
+        {
+            "op": [2],
+            "context": ["zoo"],
+            "n": [8],
+            "c_strict": [1],
+            "c_answer": [1],
+            "mean_len": [1.0],
+            "n_truncated": [0],
+        }
+    )
+    m = E.metrics(df, {"id": [2]})
+    assert m["strict"]["id"]["pass@2"] == pytest.approx(1 - 7 / 8 * 6 / 7, abs=1e-5)
+    assert np.isclose(m["strict"]["id"]["pass@8"], 1.0)

@@ -1,0 +1,83 @@
+"""Model: Hugging Face Qwen2 compatibility, checkpoint round trip, clear errors on mismatches."""
+
+import json
+
+import pytest
+import torch
+
+from interplay import model as M
+from interplay.params import ParamsError
+
+CFG = M.ModelConfig(vocab_size=300, n_layer=2, d_model=64, n_head=4, n_kv_head=2, d_ff=96, max_seq_len=64)
+
+
+def make(cfg=CFG, seed=0):
+    torch.manual_seed(seed)
+    return M.Qwen2(cfg).eval()
+
+
+def test_param_count_matches_formula():
+    m = make()
+    assert sum(p.numel() for p in m.parameters()) == CFG.n_params()
+
+
+def test_loads_into_transformers_qwen2_and_matches_logits(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    m = make()
+    M.save(m, tmp_path / "ck")
+    cfg = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert cfg["architectures"] == ["Qwen2ForCausalLM"] and cfg["tie_word_embeddings"]
+    hf = transformers.Qwen2ForCausalLM.from_pretrained(tmp_path / "ck").eval()
+    idx = torch.randint(0, CFG.vocab_size, (3, 40), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ours, theirs = m(idx), hf(idx).logits
+    assert torch.allclose(ours, theirs, atol=1e-4)
+
+
+def test_save_load_round_trip(tmp_path):
+    m = make()
+    M.save(m, tmp_path / "ck")
+    m2 = M.load(tmp_path / "ck")
+    idx = torch.randint(0, CFG.vocab_size, (2, 10))
+    with torch.no_grad():
+        assert torch.equal(m(idx), m2(idx))
+    assert m2.lm_head.weight.data_ptr() == m2.model.embed_tokens.weight.data_ptr()
+
+
+def test_mismatched_checkpoint_is_named(tmp_path):
+    M.save(make(), tmp_path / "ck")
+    other = M.Qwen2(M.ModelConfig(vocab_size=300, n_layer=2, d_model=32, n_head=2, n_kv_head=1, d_ff=96))
+    with pytest.raises(ValueError, match=r"does not match the model config.*shape mismatch"):
+        M.load_weights(other, tmp_path / "ck" / "model.safetensors")
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        M.load(tmp_path / "nothing")
+
+
+def test_packed_documents_equal_separate_sequences():
+    """A block-diagonal mask with restarted positions gives each document its own logits."""
+    m = make()
+    a = torch.randint(0, 300, (1, 7))
+    b = torch.randint(0, 300, (1, 5))
+    packed = torch.cat([a, b], dim=1)
+    pos = torch.cat([torch.arange(7), torch.arange(5)]).unsqueeze(0)
+    doc = torch.tensor([0] * 7 + [1] * 5)
+    mask = ((doc[:, None] == doc[None, :]) & torch.ones(12, 12, dtype=torch.bool).tril())[None, None]
+    with torch.no_grad():
+        out = m(packed, pos, mask)
+        assert torch.allclose(out[:, :7], m(a), atol=1e-5)
+        assert torch.allclose(out[:, 7:], m(b), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "entry, key",
+    [
+        ({"d_model": 130, "n_head": 4}, "model.n_head: d_model 130 is not divisible"),
+        ({"n_head": 4, "n_kv_head": 3}, "model.n_kv_head: n_head 4 is not divisible"),
+        ({"n_layer": 0}, "model.n_layer: must be >= 1"),
+        ({"width": 3}, "model: unknown key(s) ['width']"),
+    ],
+)
+def test_bad_model_params(entry, key):
+    with pytest.raises(ParamsError) as err:
+        M.config_from_params(entry, 100)
+    assert str(err.value).startswith(key)

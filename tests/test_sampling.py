@@ -1,0 +1,85 @@
+"""Sampler: the KV-cached, prompt-sharing path equals full recompute; batch composition is irrelevant."""
+
+import pytest
+import torch
+
+from interplay import model as M
+from interplay.sampling import generate, generate_reference, sample_tokens, uniforms
+
+CFG = M.ModelConfig(vocab_size=40, n_layer=2, d_model=32, n_head=4, n_kv_head=2, d_ff=64, max_seq_len=96)
+PROMPTS = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14, 15, 16, 17, 18, 19], [20, 21, 22]]
+KEYS = [101, 202, 303, 404]
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return M.Qwen2(CFG).eval()
+
+
+@pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.7, 0.9), (0.0, 1.0)])
+def test_cached_path_equals_full_recompute(model, temperature, top_p):
+    n, steps = 3, 24
+    fast = generate(
+        model,
+        PROMPTS,
+        n,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=steps,
+        stop_ids=[3],
+        seed=9,
+        problem_keys=KEYS,
+        batch_rows=6,
+    )
+    for p, k, got in zip(PROMPTS, KEYS, fast):
+        for j in range(n):
+            us = [float(uniforms(9, torch.tensor([k]), n, t)[0, j]) for t in range(steps)]
+            ref = generate_reference(model, p, steps, us, temperature, top_p, stop_ids=[3])
+            assert got.tokens[j] == ref
+            assert got.truncated[j] == (3 not in ref)
+
+
+def test_batch_composition_does_not_change_samples(model):
+    all_at_once = generate(
+        model, PROMPTS, 5, temperature=1.0, max_new_tokens=20, seed=1, problem_keys=KEYS, batch_rows=20
+    )
+    one_by_one = [
+        generate(model, [p], 5, temperature=1.0, max_new_tokens=20, seed=1, problem_keys=[k], batch_rows=2)[0]
+        for p, k in zip(PROMPTS, KEYS)
+    ]
+    assert [s.tokens for s in all_at_once] == [s.tokens for s in one_by_one]
+
+
+def test_seed_changes_samples(model):
+    a = generate(model, PROMPTS[:1], 4, temperature=1.0, max_new_tokens=10, seed=1, problem_keys=[1])
+    b = generate(model, PROMPTS[:1], 4, temperature=1.0, max_new_tokens=10, seed=2, problem_keys=[1])
+    assert a[0].tokens != b[0].tokens
+
+
+def test_stops_and_caps(model):
+    out = generate(model, PROMPTS, 2, temperature=1.0, max_new_tokens=7, seed=3, problem_keys=KEYS)
+    for s in out:
+        for toks, trunc in zip(s.tokens, s.truncated):
+            assert len(toks) <= 7
+            assert trunc == (len(toks) == 7)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        generate(model, PROMPTS, 0)
+    with pytest.raises(ValueError, match="prompt 1 is empty"):
+        generate(model, [[1], []], 1)
+
+
+def test_top_p_keeps_the_nucleus():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    us = torch.linspace(0.001, 0.999, 200, dtype=torch.float64)
+    picks = {int(sample_tokens(logits, u.view(1), 1.0, 0.7)[0]) for u in us}
+    assert picks == {0, 1}
+    picks = {int(sample_tokens(logits, u.view(1), 1.0, 1.0)[0]) for u in us}
+    assert picks == {0, 1, 2, 3}
+
+
+def test_uniforms_are_uniform_and_distinct():
+    u = uniforms(0, torch.arange(64), 64, 0)
+    assert u.shape == (64, 64) and float(u.min()) > 0 and float(u.max()) < 1
+    assert abs(float(u.mean()) - 0.5) < 0.02
+    assert len(set(u.flatten().tolist())) == 64 * 64
