@@ -153,3 +153,13 @@ def test_unbiased_estimator_used_on_counts():
     m = E.metrics(df, {"id": [2]})
     assert m["strict"]["id"]["pass@2"] == pytest.approx(1 - 7 / 8 * 6 / 7, abs=1e-5)
     assert np.isclose(m["strict"]["id"]["pass@8"], 1.0)
+
+
+def test_calibrate_picks_the_edge():
+    from interplay.calibrate import edge_range
+
+    df = pl.DataFrame({"op": [2, 3, 4, 5], "n": [8] * 4, "c_strict": [8, 3, 1, 0]})
+    out = edge_range(df)
+    assert out["ops"] == "3-4" and out["edge_ops"] == [3, 4]
+    with pytest.raises(ValueError, match="no edge of competence"):
+        edge_range(df.filter(pl.col("op") != 3).filter(pl.col("op") != 4))

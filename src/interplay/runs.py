@@ -21,15 +21,17 @@ def all_runs(params: Mapping[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for phase in PHASES:
         section = params.get(phase) or {}
-        if phase == "rl":
-            section = section.get("runs", {}) if isinstance(section, Mapping) else {}
         need(isinstance(section, Mapping), phase, "expected a mapping of run names")
-        for name in section:
-            if name == "defaults":
-                continue
-            if name in out:
-                raise ParamsError(f"{phase}.{name}: run name also used in {out[name]}")
-            out[name] = phase
+        groups = (
+            [(f"{phase}.{g}", section.get(g) or {}) for g in ("runs", "calibrated")]
+            if phase == "rl"
+            else [(phase, section)]
+        )
+        for where, group in groups:
+            for name in group:
+                if name in out:
+                    raise ParamsError(f"{where}.{name}: run name also used in {out[name]}")
+                out[name] = where
     return out
 
 

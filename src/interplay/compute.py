@@ -1,0 +1,63 @@
+"""The compute ledger: FLOPs and token-equivalents of next-token training and of GRPO (paper.md §10).
+
+Next-token training: C = 6 P T (P = non-embedding parameters, T = tokens).
+GRPO, per token of each sequence: rollout 2P + reference forward 2P*gamma + update 6P, so
+C_RL = (8 + 2 gamma) P N r L  and its token-equivalent  T_RL = C_RL / 6P = (4/3 + gamma/3) N r L
+(N prompts, r rollouts, L = prompt + completion length; the paper uses the cap, L = 2,048).
+A budget T split with RL share beta gives T_mid = (1 - beta) T and N = 3 beta T / ((4 + gamma) r L).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def train_flops(params: int, tokens: float) -> float:
+    return 6.0 * params * tokens
+
+
+def rl_flops(params: int, prompts: float, rollouts: int, seq_len: float, gamma: float = 1.0) -> float:
+    """gamma = 1 when a frozen reference model is run (KL > 0), 0 without it."""
+    return (8.0 + 2.0 * gamma) * params * prompts * rollouts * seq_len
+
+
+def rl_token_equivalent(prompts: float, rollouts: int, seq_len: float, gamma: float = 1.0) -> float:
+    return (4.0 / 3.0 + gamma / 3.0) * prompts * rollouts * seq_len
+
+
+@dataclass(frozen=True)
+class Split:
+    beta: float
+    total_tokens: float
+    mid_tokens: float
+    mid_steps: int
+    rl_prompts: int
+    rl_steps: int
+
+
+def split_budget(
+    total_tokens: float,
+    beta: float,
+    *,
+    rollouts: int,
+    seq_len: float,
+    mid_tokens_per_step: int,
+    rl_prompts_per_step: int,
+    gamma: float = 1.0,
+) -> Split:
+    """Mid-training steps and RL steps for a budget ``total_tokens`` with RL share ``beta``."""
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    mid_tokens = (1.0 - beta) * total_tokens
+    per_prompt = rl_token_equivalent(1, rollouts, seq_len, gamma)
+    prompts = beta * total_tokens / per_prompt
+    rl_steps = math.floor(prompts / rl_prompts_per_step + 1e-9)
+    return Split(
+        beta,
+        total_tokens,
+        mid_tokens,
+        round(mid_tokens / mid_tokens_per_step),
+        rl_steps * rl_prompts_per_step,
+        rl_steps,
+    )

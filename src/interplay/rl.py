@@ -1,0 +1,476 @@
+"""GRPO post-training with verifier rewards (paper.md §6-§7), readable top to bottom.
+
+One step: take ``prompts_per_step`` prompts -> sample ``rollouts`` completions each (temperature 1.0)
+-> score them with the process verifier -> group-relative advantages (r - mean) / std -> optionally
+drop groups whose rewards are all equal (and refill) -> ``ppo_epochs`` passes over ``mini_batches``
+mini-batches with the clipped ratio against the rollout policy's log-probs, token-mean loss, plus a
+k3 ("low_var_kl") KL term to the frozen initial policy. Resumes after a kill like the trainer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+
+from interplay import model as M
+from interplay.evaluate import ANSWER_END, gold_nodes, problem_key
+from interplay.params import as_choice, as_float, as_int, check_keys, need
+from interplay.sampling import generate
+from interplay.task.verify import Score, score
+from interplay.tokenizer import EOS, PAD
+from interplay.train import fingerprint, load_state, resolve_device, save_state
+
+REWARDS = ("outcome", "process", "strict")
+
+
+@dataclass(frozen=True)
+class RLConfig:
+    dataset: str
+    init: str
+    steps: int = 20
+    prompts_per_step: int = 32  # paper: 1,024
+    rollouts: int = 6  # paper: 6
+    temperature: float = 1.0  # paper: 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256  # paper: 1,024
+    lr: float = 1e-5  # paper: 1e-6 at 100M params and 1,024-prompt batches
+    weight_decay: float = 0.01  # paper: 0.01
+    grad_clip: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    clip_eps: float = 0.2  # paper: 0.2
+    kl_coef: float = 1e-3  # paper: 1e-3 (k3 estimator); 0 turns the reference model off
+    normalize_std: bool = True  # paper: GRPO divides by the group std
+    mini_batches: int = 1  # paper: 4 (256 of 1,024 prompts each)
+    ppo_epochs: int = 1  # paper: 1
+    reward: str = "outcome"  # outcome | process | strict  (paper §3: outcome; §6: all)
+    alpha: float = 1.0  # process reward mix: alpha * outcome + (1 - alpha) * ProcessAcc
+    process_variant: str = "eq3"  # eq3 (paper text) | gated (official code: zero when answer wrong)
+    dynamic_sampling: bool = False  # drop all-equal-reward groups and refill (DAPO); not in the paper
+    max_refill: int = 2  # extra prompt batches tried per step when refilling
+    ops: tuple[int, ...] | None = None  # restrict the prompt pool to these ops (e.g. calibrated)
+    seed: int = 0
+    checkpoint_every: int = 5
+    log_every: int = 1
+    threads: int = 2
+    device: str = "auto"
+
+
+def config_from_params(
+    d: Mapping[str, Any],
+    key: str,
+    defaults: Mapping[str, Any] | None = None,
+    calibrated: Mapping[str, Any] | None = None,
+) -> RLConfig:
+    merged = {**(defaults or {}), **(d or {})}
+    check_keys(merged, key, set(RLConfig.__dataclass_fields__), {"dataset", "init"})
+    kw: dict[str, Any] = {"dataset": str(merged["dataset"]), "init": str(merged["init"])}
+    for f in (
+        "steps",
+        "prompts_per_step",
+        "max_new_tokens",
+        "mini_batches",
+        "ppo_epochs",
+        "checkpoint_every",
+        "log_every",
+        "threads",
+    ):
+        if f in merged:
+            kw[f] = as_int(merged[f], f"{key}.{f}", lo=1)
+    if "rollouts" in merged:
+        kw["rollouts"] = as_int(merged["rollouts"], f"{key}.rollouts", lo=2)
+    for f in ("max_refill", "seed"):
+        if f in merged:
+            kw[f] = as_int(merged[f], f"{key}.{f}", lo=0)
+    for f in ("lr", "weight_decay", "grad_clip", "clip_eps", "kl_coef"):
+        if f in merged:
+            kw[f] = as_float(merged[f], f"{key}.{f}", lo=0.0)
+    if "temperature" in merged:
+        kw["temperature"] = as_float(merged["temperature"], f"{key}.temperature", lo=0.0)
+    if "top_p" in merged:
+        kw["top_p"] = as_float(merged["top_p"], f"{key}.top_p", lo=1e-6, hi=1.0)
+    if "alpha" in merged:
+        kw["alpha"] = as_float(merged["alpha"], f"{key}.alpha", lo=0.0, hi=1.0)
+    if "reward" in merged:
+        kw["reward"] = as_choice(merged["reward"], f"{key}.reward", REWARDS)
+    if "process_variant" in merged:
+        kw["process_variant"] = as_choice(
+            merged["process_variant"], f"{key}.process_variant", ("eq3", "gated")
+        )
+    for f in ("normalize_std", "dynamic_sampling"):
+        if f in merged:
+            need(isinstance(merged[f], bool), f"{key}.{f}", "expected true or false")
+            kw[f] = merged[f]
+    if "betas" in merged:
+        b = merged["betas"]
+        need(isinstance(b, list) and len(b) == 2, f"{key}.betas", "expected [beta1, beta2]")
+        kw["betas"] = (as_float(b[0], f"{key}.betas[0]", 0, 1), as_float(b[1], f"{key}.betas[1]", 0, 1))
+    if "device" in merged:
+        kw["device"] = as_choice(merged["device"], f"{key}.device", ("auto", "cpu", "cuda"))
+    if merged.get("ops") is not None:
+        kw["ops"] = _ops(merged["ops"], f"{key}.ops", calibrated)
+    cfg = RLConfig(**kw)
+    need(
+        cfg.prompts_per_step % cfg.mini_batches == 0,
+        f"{key}.mini_batches",
+        f"{cfg.mini_batches} does not divide prompts_per_step {cfg.prompts_per_step}",
+    )
+    return cfg
+
+
+def _ops(value: Any, key: str, calibrated: Mapping[str, Any] | None) -> tuple[int, ...]:
+    from interplay.data import parse_ops
+
+    if isinstance(value, str) and value == "calibrated":
+        need(
+            calibrated is not None and calibrated.get("ops"),
+            key,
+            "'calibrated' needs a calibration file (run the calibrate stage)",
+        )
+        value = calibrated["ops"]
+    return tuple(sorted(parse_ops(value, key)))
+
+
+# ----------------------------------------------------------------------------------------------
+# rewards
+
+
+def reward(s: Score, cfg: RLConfig) -> float:
+    """Outcome, process mix (Eq. 3, or the official gated variant) or strict."""
+    outcome = float(s.answer_correct)
+    if cfg.reward == "outcome":
+        return outcome
+    if cfg.reward == "strict":
+        return float(s.verified)
+    if cfg.process_variant == "gated":
+        return outcome * (cfg.alpha + (1 - cfg.alpha) * s.process_reward_official)
+    return cfg.alpha * outcome + (1 - cfg.alpha) * s.process_acc
+
+
+def advantages(rewards: np.ndarray, normalize_std: bool, eps: float = 1e-6) -> np.ndarray:
+    """Group-relative advantages for rewards shaped (groups, rollouts)."""
+    adv = rewards - rewards.mean(axis=1, keepdims=True)
+    if normalize_std:
+        adv = adv / (rewards.std(axis=1, ddof=1, keepdims=True) + eps)
+    return adv
+
+
+# ----------------------------------------------------------------------------------------------
+# log-probs of completions
+
+
+def _batch(seqs: list[tuple[list[int], list[int]]], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded prompt+completion ids and a mask over completion *targets* (B, T-1)."""
+    T = max(len(p) + len(c) for p, c in seqs)
+    ids = torch.full((len(seqs), T), PAD, dtype=torch.long)
+    mask = torch.zeros(len(seqs), T - 1, dtype=torch.bool)
+    for i, (p, c) in enumerate(seqs):
+        ids[i, : len(p) + len(c)] = torch.tensor(p + c)
+        mask[i, len(p) - 1 : len(p) + len(c) - 1] = True
+    return ids.to(device), mask.to(device)
+
+
+def token_logprobs(model: M.Qwen2, ids: torch.Tensor, with_entropy: bool = False):
+    logits = model(ids[:, :-1]).float()
+    logp = F.log_softmax(logits, dim=-1)
+    lp = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    if not with_entropy:
+        return lp, None
+    ent = -(logp.exp() * logp).sum(-1)
+    return lp, ent
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Pool:
+    """The RL prompt pool: token ids, gold graphs, answers, ops."""
+
+    prompts: list[list[int]]
+    gold: list[list]
+    answers: list[int]
+    ops: list[int]
+    keys: list[int]
+    modulus: list[int | None]
+
+
+def make_pool(rows: list[dict], tok: Tokenizer, ops: tuple[int, ...] | None) -> Pool:
+    if ops is not None:
+        rows = [r for r in rows if r["op"] in ops]
+    need(len(rows) > 0, "rl", "no RL prompt left after the op filter")
+    enc = tok.encode_batch([r["prompt"] for r in rows])
+    return Pool(
+        [e.ids for e in enc],
+        [gold_nodes(r["gold"]) for r in rows],
+        [r["answer"] for r in rows],
+        [r["op"] for r in rows],
+        [problem_key(r["uid"]) for r in rows],
+        [r["modulus"] for r in rows],
+    )
+
+
+def prompt_indices(n: int, count: int, seed: int, start: int) -> list[int]:
+    """Prompts [start, start+count) of the seeded epoch-by-epoch order (pure function)."""
+    out = []
+    pos = start
+    while len(out) < count:
+        epoch, off = divmod(pos, n)
+        perm = np.random.default_rng([seed, 7919, epoch]).permutation(n)
+        take = min(count - len(out), n - off)
+        out.extend(perm[off : off + take].tolist())
+        pos += take
+    return out
+
+
+def _step_seed(seed: int, step: int, attempt: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}|{step}|{attempt}".encode()).digest()[:4], "big")
+
+
+@dataclass
+class RunPaths:
+    out: Path
+    resume: Path
+    live: Path
+    tokenizer: Path
+
+
+def run(
+    cfg: RLConfig,
+    pool: Pool,
+    tok: Tokenizer,
+    init_dir: Path,
+    paths: RunPaths,
+    inputs_fingerprint: str = "",
+    stop_after: int | None = None,
+    progress: bool = True,
+) -> dict:
+    from dvclive import Live
+    from tqdm import tqdm
+
+    from interplay.train import _truncate_live
+
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    policy = M.load(init_dir, device)
+    ref = M.load(init_dir, device).eval() if cfg.kl_coef > 0 else None
+    if ref is not None:
+        for p in ref.parameters():
+            p.requires_grad_(False)
+    opt = torch.optim.AdamW(
+        policy.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=False
+    )
+    fp = fingerprint(asdict(cfg), inputs_fingerprint)
+    state_dir = paths.resume / "state"
+    start = 0
+    cursor = 0  # prompts consumed so far (refills consume extra)
+    if (state_dir / "state.json").exists():
+        meta = json.loads((state_dir / "state.json").read_text())
+        if meta.get("fingerprint") == fp:
+            st = load_state(state_dir, policy, opt)
+            start, cursor = st["step"], st["cursor"]
+        else:
+            shutil.rmtree(paths.resume, ignore_errors=True)
+    paths.resume.mkdir(parents=True, exist_ok=True)
+    if start:
+        _truncate_live(paths.live, start)
+    live = Live(dir=str(paths.live), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
+    stop_ids = [tok.token_to_id(ANSWER_END), EOS]
+    n_params = policy.cfg.n_params(embedding=False)
+    totals = {"rollout_tokens": 0, "seq_tokens": 0, "seconds": 0.0}
+    bar = tqdm(
+        total=cfg.steps,
+        initial=start,
+        desc="grpo",
+        unit="step",
+        disable=not progress,
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+    )
+    last: dict[str, float] = {}
+    for step in range(start, cfg.steps):
+        t0 = time.perf_counter()
+        # 1. rollouts (+ refill when dynamic sampling drops uninformative groups)
+        groups: list[tuple[int, list[list[int]], list[float], list[Score], list[bool]]] = []
+        tried = 0
+        t_sample = t_reward = 0.0
+        for attempt in range(1 + (cfg.max_refill if cfg.dynamic_sampling else 0)):
+            need_n = cfg.prompts_per_step - len(groups)
+            idx = prompt_indices(len(pool.prompts), need_n, cfg.seed, cursor)
+            cursor += need_n
+            tried += need_n
+            ts = time.perf_counter()
+            policy.eval()
+            outs = generate(
+                policy,
+                [pool.prompts[i] for i in idx],
+                cfg.rollouts,
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                max_new_tokens=cfg.max_new_tokens,
+                stop_ids=stop_ids,
+                seed=_step_seed(cfg.seed, step, attempt),
+                problem_keys=[pool.keys[i] for i in idx],
+                batch_rows=512,
+                device=device,
+            )
+            t_sample += time.perf_counter() - ts
+            tr = time.perf_counter()
+            for i, o in zip(idx, outs):
+                scores = [
+                    score(
+                        tok.decode(c, skip_special_tokens=False),
+                        pool.gold[i],
+                        pool.answers[i],
+                        pool.modulus[i],
+                    )
+                    for c in o.tokens
+                ]
+                rs = [reward(s, cfg) for s in scores]
+                if cfg.dynamic_sampling and max(rs) == min(rs):
+                    continue
+                groups.append((i, o.tokens, rs, scores, o.truncated))
+            t_reward += time.perf_counter() - tr
+            if len(groups) >= cfg.prompts_per_step or not cfg.dynamic_sampling:
+                break
+        groups = groups[: cfg.prompts_per_step]
+        all_r = np.array([g[2] for g in groups]) if groups else np.zeros((0, cfg.rollouts))
+        # 2. advantages and the update
+        tu = time.perf_counter()
+        stats = {"loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_frac": 0.0}
+        if groups:
+            adv = advantages(all_r, cfg.normalize_std)
+            seqs, advs = [], []
+            for (i, comps, _, _, _), a in zip(groups, adv):
+                for c, av in zip(comps, a):
+                    seqs.append((pool.prompts[i], c if c else [EOS]))
+                    advs.append(float(av))
+            stats = _update(policy, ref, opt, seqs, advs, cfg, device)
+            totals["seq_tokens"] += sum(len(p) + len(c) for p, c in seqs)
+        t_update = time.perf_counter() - tu
+        dt = time.perf_counter() - t0
+        totals["seconds"] += dt
+        n_tok = sum(len(c) for g in groups for c in g[1])
+        totals["rollout_tokens"] += n_tok
+        flat_scores = [s for g in groups for s in g[3]]
+        last = {
+            "reward/mean": float(all_r.mean()) if all_r.size else 0.0,
+            "reward/answer_acc": float(np.mean([s.answer_correct for s in flat_scores]))
+            if flat_scores
+            else 0.0,
+            "reward/verified": float(np.mean([s.verified for s in flat_scores])) if flat_scores else 0.0,
+            "reward/process_acc": float(np.mean([s.process_acc for s in flat_scores]))
+            if flat_scores
+            else 0.0,
+            "groups/zero_variance_frac": 1.0 - len(groups) / max(tried, 1)
+            if cfg.dynamic_sampling
+            else float(np.mean([max(g[2]) == min(g[2]) for g in groups]))
+            if groups
+            else 1.0,
+            "rollout/mean_len": n_tok / max(1, sum(len(g[1]) for g in groups)),
+            "rollout/truncated": float(np.mean([t for g in groups for t in g[4]])) if groups else 0.0,
+            "policy/kl": stats["kl"],
+            "policy/entropy": stats["entropy"],
+            "policy/loss": stats["loss"],
+            "policy/clip_frac": stats["clip_frac"],
+            "perf/step_seconds": dt,
+            "perf/sample_seconds": t_sample,
+            "perf/reward_seconds": t_reward,
+            "perf/update_seconds": t_update,
+            "perf/rollout_tokens_per_s": n_tok / max(t_sample, 1e-9),
+            "perf/prompts_per_s": tried / max(dt, 1e-9),
+        }
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            live.step = done
+            for k, v in last.items():
+                live.log_metric(k, v)
+            live.make_summary()
+        bar.set_postfix(reward=f"{last['reward/mean']:.3f}", kl=f"{stats['kl']:.4f}")
+        bar.update(1)
+        if done % cfg.checkpoint_every == 0 and done < cfg.steps:
+            save_state(state_dir, policy, opt, done, {"fingerprint": fp, "cursor": cursor})
+        if stop_after is not None and done - start >= stop_after and done < cfg.steps:
+            save_state(state_dir, policy, opt, done, {"fingerprint": fp, "cursor": cursor})
+            bar.close()
+            return {"steps": done, "stopped": True}
+    bar.close()
+    seq_cap = max(len(p) for p in pool.prompts) + cfg.max_new_tokens
+    gamma = 1.0 if ref is not None else 0.0
+    from interplay.compute import rl_flops, rl_token_equivalent
+
+    n_prompts = cfg.steps * cfg.prompts_per_step
+    summary = {
+        **{f"final/{k}": v for k, v in last.items() if k.startswith(("reward", "rollout", "policy"))},
+        "steps": cfg.steps,
+        "prompts": n_prompts,
+        "rollouts": cfg.rollouts,
+        "params_non_embedding": n_params,
+        "flops_paper": rl_flops(n_params, n_prompts, cfg.rollouts, seq_cap, gamma),
+        "token_equivalent_paper": rl_token_equivalent(n_prompts, cfg.rollouts, seq_cap, gamma),
+        "flops_actual": (8 + 2 * gamma) * n_params * totals["seq_tokens"],
+        "seq_len_cap": seq_cap,
+        "wall_seconds": totals["seconds"],
+    }
+    for k, v in summary.items():
+        live.summary[k] = v
+    live.end()
+    policy.cpu()
+    M.save(policy, paths.out, paths.tokenizer, extra={"rl_steps": cfg.steps, "init": cfg.init})
+    shutil.rmtree(paths.resume, ignore_errors=True)
+    return summary
+
+
+def _update(policy, ref, opt, seqs, advs, cfg: RLConfig, device) -> dict[str, float]:
+    """PPO-clip epochs over mini-batches; old log-probs from the rollout policy (before updates)."""
+    n = len(seqs)
+    per = math.ceil(n / cfg.mini_batches)
+    chunks = [list(range(s, min(n, s + per))) for s in range(0, n, per)]
+    adv_t = torch.tensor(advs, dtype=torch.float32, device=device)
+    policy.eval()
+    with torch.no_grad():
+        old, refs = [], []
+        for ch in chunks:
+            ids, mask = _batch([seqs[i] for i in ch], device)
+            old.append(token_logprobs(policy, ids)[0])
+            refs.append(token_logprobs(ref, ids)[0] if ref is not None else None)
+    policy.train()
+    tot = {"loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_frac": 0.0}
+    count = 0
+    for _ in range(cfg.ppo_epochs):
+        for ch, old_lp, ref_lp in zip(chunks, old, refs):
+            ids, mask = _batch([seqs[i] for i in ch], device)
+            lp, ent = token_logprobs(policy, ids, with_entropy=True)
+            a = adv_t[ch].unsqueeze(1)
+            ratio = torch.exp(lp - old_lp)
+            surr = torch.minimum(ratio * a, ratio.clamp(1 - cfg.clip_eps, 1 + cfg.clip_eps) * a)
+            per_tok = -surr
+            kl = torch.zeros_like(lp)
+            if ref_lp is not None:
+                d = ref_lp - lp
+                kl = torch.exp(d) - d - 1  # k3, unbiased and non-negative
+                per_tok = per_tok + cfg.kl_coef * kl
+            m = mask.float()
+            loss = (per_tok * m).sum() / m.sum()  # token-mean
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
+            opt.step()
+            with torch.no_grad():
+                tot["loss"] += float(loss)
+                tot["kl"] += float((kl * m).sum() / m.sum())
+                tot["entropy"] += float((ent * m).sum() / m.sum())
+                tot["clip_frac"] += float((((ratio - 1).abs() > cfg.clip_eps).float() * m).sum() / m.sum())
+                count += 1
+    return {k: v / max(count, 1) for k, v in tot.items()}

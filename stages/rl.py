@@ -1,0 +1,59 @@
+"""DVC stages ``rl@<run>`` and ``rl_calibrated@<run>``: GRPO from a pre- or mid-trained model.
+
+python stages/rl.py runs rl_op11-14
+python stages/rl.py calibrated rl_edge      # prompt ops from reports/calibrate.json
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from interplay import params, rl, runs, tokenizer
+from interplay.io import write_json
+from interplay.runtime import run_stage, set_threads
+from interplay.train import fingerprint
+
+
+def main(group: str, name: str) -> None:
+    p = params.load()
+    section = params.section(p, "rl")
+    params.check_keys(section, "rl", {"defaults", "runs", "calibrated"})
+    params.need(group in ("runs", "calibrated"), "rl", f"unknown group '{group}'")
+    entries = section.get(group) or {}
+    key = f"rl.{group}.{name}"
+    params.need(name in entries, key, f"run not declared (known: {', '.join(entries) or 'none'})")
+    runs.all_runs(p)
+    calibrated = None
+    if group == "calibrated":
+        cal = Path("reports/calibrate.json")
+        if not cal.exists():
+            raise FileNotFoundError(f"{cal}: no calibration ({key} uses calibrated ops); run 'calibrate'")
+        calibrated = json.loads(cal.read_text())
+        entries = {name: {**entries[name], "ops": "calibrated"}}
+    cfg = rl.config_from_params(entries[name], key, section.get("defaults") or {}, calibrated)
+    data_path = runs.check_training_dataset(p, cfg.dataset, f"{key}.dataset")
+    init_dir = runs.check_init(p, cfg.init, f"{key}.init")
+    set_threads(cfg.threads)
+    tok = tokenizer.load(init_dir / "tokenizer.json")
+    rows = pl.read_parquet(data_path, columns=["prompt", "gold", "answer", "op", "uid", "modulus"]).to_dicts()
+    pool = rl.make_pool(rows, tok, cfg.ops)
+    print(
+        f"rl@{name}: {len(pool.prompts)} prompts (ops {sorted(set(pool.ops))}), init {cfg.init}, "
+        f"{cfg.steps} steps x {cfg.prompts_per_step} prompts x {cfg.rollouts} rollouts, reward {cfg.reward}"
+    )
+    paths = rl.RunPaths(
+        runs.model_dir(name),
+        Path("data/resume") / name,
+        Path("reports/train") / name,
+        init_dir / "tokenizer.json",
+    )
+    inputs = fingerprint(files=(data_path, init_dir / "model.safetensors"))
+    summary = rl.run(cfg, pool, tok, init_dir, paths, inputs_fingerprint=inputs)
+    write_json(runs.model_dir(name) / "train_summary.json", {"phase": "rl", "run": name, **summary})
+    print({k: summary[k] for k in ("steps", "wall_seconds", "final/reward/mean")})
+
+
+if __name__ == "__main__":
+    run_stage(main, sys.argv[1], sys.argv[2])

@@ -1,0 +1,158 @@
+"""GRPO: rewards, advantages, the update's direction, resume, bad params."""
+
+import itertools
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from interplay import data, rl
+from interplay import model as M
+from interplay import tokenizer as T
+from interplay.params import ParamsError
+from interplay.task.spec import TaskSpec
+from interplay.task.verify import Score
+
+
+def S(verified=False, answer=False, pacc=0.0, extra=0):
+    n = 4
+    perfect = round(pacc * n)
+    return Score(n, n - perfect, extra, 0, 0, perfect, answer if not verified else True)
+
+
+def cfg(**kw):
+    return rl.RLConfig(dataset="d", init="i", **kw)
+
+
+def test_rewards():
+    good = S(verified=True, pacc=1.0)
+    lucky = S(answer=True, pacc=0.5)
+    wrong = S(answer=False, pacc=0.75)
+    assert [rl.reward(s, cfg(reward="outcome")) for s in (good, lucky, wrong)] == [1.0, 1.0, 0.0]
+    assert [rl.reward(s, cfg(reward="strict")) for s in (good, lucky, wrong)] == [1.0, 0.0, 0.0]
+    mix = cfg(reward="process", alpha=0.2)
+    assert rl.reward(wrong, mix) == pytest.approx(0.8 * 0.75)
+    assert rl.reward(lucky, mix) == pytest.approx(0.2 + 0.8 * 0.5)
+    gated = cfg(reward="process", alpha=0.2, process_variant="gated")
+    assert rl.reward(wrong, gated) == 0.0
+    assert rl.reward(good, gated) == pytest.approx(1.0)
+
+
+def test_advantages():
+    r = np.array([[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
+    a = rl.advantages(r, True)
+    assert a[0].sum() == pytest.approx(0) and a[0][0] > 0 > a[0][1]
+    assert np.allclose(a[1], 0)
+    assert np.allclose(rl.advantages(r, False)[0], [0.5, -0.5, -0.5, 0.5])
+
+
+def test_update_moves_probability_toward_positive_advantage():
+    torch.manual_seed(0)
+    m = M.Qwen2(
+        M.ModelConfig(vocab_size=30, n_layer=1, d_model=32, n_head=2, n_kv_head=1, d_ff=64, max_seq_len=32)
+    )
+    ref = M.Qwen2(m.cfg)
+    ref.load_state_dict(m.state_dict())
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-2)
+    seqs = [([1, 2, 3], [4, 5, 6]), ([1, 2, 3], [7, 8, 9])]
+
+    def lp(i):
+        ids, mask = rl._batch([seqs[i]], "cpu")
+        with torch.no_grad():
+            return float((rl.token_logprobs(m, ids)[0] * mask).sum())
+
+    before = [lp(0), lp(1)]
+    stats = rl._update(m, ref, opt, seqs, [1.0, -1.0], cfg(kl_coef=0.001, mini_batches=1), "cpu")
+    after = [lp(0), lp(1)]
+    assert after[0] > before[0] and after[1] < before[1]
+    assert stats["kl"] >= 0 and stats["entropy"] > 0
+
+
+@pytest.fixture(scope="module")
+def pool_setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rl")
+    task = TaskSpec()
+    spec = data.dataset_spec("r", {"split": "rl", "size": {"problems": 8}, "ops": "2-3"})
+    data.write(d / "r.parquet", data.generate(task, spec), spec, task)
+    rows = pl.read_parquet(d / "r.parquet").to_dicts()
+    tok = T.train([r["text"] for r in rows])
+    T.save(tok, d / "tok.json")
+    torch.manual_seed(0)
+    m = M.Qwen2(
+        M.ModelConfig(
+            vocab_size=tok.get_vocab_size(),
+            n_layer=1,
+            d_model=32,
+            n_head=2,
+            n_kv_head=1,
+            d_ff=64,
+            max_seq_len=512,
+        )
+    )
+    M.save(m, d / "init", d / "tok.json")
+    return d, rows, tok
+
+
+def _go(d, rows, tok, name, stop_after=None):
+    c = cfg(
+        steps=3,
+        prompts_per_step=2,
+        rollouts=2,
+        max_new_tokens=12,
+        checkpoint_every=1,
+        threads=1,
+        device="cpu",
+        lr=1e-3,
+    )
+    pool = rl.make_pool(rows, tok, None)
+    paths = rl.RunPaths(d / name / "out", d / name / "resume", d / name / "live", d / "tok.json")
+    return rl.run(c, pool, tok, d / "init", paths, stop_after=stop_after, progress=False), paths
+
+
+def test_resume_is_bit_identical(pool_setup):
+    d, rows, tok = pool_setup
+    _, full = _go(d, rows, tok, "full")
+    out, part = _go(d, rows, tok, "part", stop_after=1)
+    assert out == {"steps": 1, "stopped": True}
+    summary, part = _go(d, rows, tok, "part")
+    a, b = M.load(full.out).state_dict(), M.load(part.out).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert summary["steps"] == 3 and summary["flops_paper"] > summary["flops_actual"] > 0
+
+
+def test_prompt_order_is_a_pure_function():
+    a = rl.prompt_indices(10, 25, 3, 0)
+    assert a == rl.prompt_indices(10, 15, 3, 0) + rl.prompt_indices(10, 10, 3, 15)
+    assert sorted(a[:10]) == list(range(10))
+
+
+def test_ops_filter(pool_setup):
+    _, rows, tok = pool_setup
+    assert set(rl.make_pool(rows, tok, (3,)).ops) == {3}
+    with pytest.raises(ParamsError, match="no RL prompt left"):
+        rl.make_pool(rows, tok, (9,))
+
+
+@pytest.mark.parametrize(
+    "entry, key",
+    [
+        ({"alpha": 1.5}, "rl.runs.x.alpha: must be <= 1.0"),
+        ({"rollouts": 1}, "rl.runs.x.rollouts: must be >= 2"),
+        ({"reward": "vibes"}, "rl.runs.x.reward: must be one of"),
+        ({"prompts_per_step": 6, "mini_batches": 4}, "rl.runs.x.mini_batches: 4 does not divide"),
+        ({"ops": "calibrated"}, "rl.runs.x.ops: 'calibrated' needs a calibration file"),
+    ],
+)
+def test_bad_rl_params(entry, key):
+    with pytest.raises(ParamsError) as err:
+        rl.config_from_params({"dataset": "d", "init": "i", **entry}, "rl.runs.x")
+    assert str(err.value).startswith(key)
+
+
+def test_calibrated_ops():
+    c = rl.config_from_params(
+        {"dataset": "d", "init": "i", "ops": "calibrated"}, "k", calibrated={"ops": "7-9"}
+    )
+    assert c.ops == (7, 8, 9)
+    assert list(itertools.islice(iter(c.ops), 1)) == [7]
