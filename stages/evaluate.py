@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
+from interplay import dist as D
 from interplay import evaluate as E
 from interplay import params, runs, tokenizer
 from interplay.io import atomic_path, write_json
@@ -44,6 +45,8 @@ def main(name: str) -> None:
     model_path = runs.model_dir(entry["model"])
     set_threads(cfg.threads)
     device = E.tensor_device(cfg.device)
+    dd = D.setup(device.type)
+    device = D.device_for(dd, device)
     model = E.load_model_for_eval(model_path, device)
     tok = tokenizer.load(model_path / "tokenizer.json")
     problems = E.select_problems(pl.read_parquet(data_path), cfg.problems_per_op)
@@ -51,7 +54,9 @@ def main(name: str) -> None:
         f"evaluate@{name}: {entry['model']} on {entry['dataset']}: {problems.height} problems x "
         f"{cfg.samples} samples (T={cfg.temperature})"
     )
-    df = E.run(model, tok, problems, cfg, device)
+    df = E.run_sharded(model, tok, problems, cfg, device, dd)
+    if not dd.main:
+        return D.cleanup(dd)
     out = Path(f"reports/eval/{name}.parquet")
     with atomic_path(out) as tmp:
         df.write_parquet(tmp)
@@ -63,6 +68,7 @@ def main(name: str) -> None:
     write_json(f"reports/metrics/{name}.json", m)
     write_json(f"reports/plots/passk/{name}.json", E.curves(df, ranges))
     print({k: m[k] for k in ("strict", "eval_seconds", "gen_tokens_per_s")})
+    D.cleanup(dd)
 
 
 if __name__ == "__main__":

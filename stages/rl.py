@@ -4,13 +4,16 @@ python stages/rl.py runs rl_op11-14
 python stages/rl.py calibrated rl_edge      # prompt ops from reports/calibrate.json
 """
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import polars as pl
 
+from interplay import dist as D
 from interplay import params, rl, runs, tokenizer
+from interplay.compute import budget_from_params, rl_step_token_equivalent
 from interplay.io import write_json
 from interplay.runtime import run_stage, set_threads
 from interplay.train import fingerprint
@@ -32,13 +35,27 @@ def main(group: str, name: str) -> None:
             raise FileNotFoundError(f"{cal}: no calibration ({key} uses calibrated ops); run 'calibrate'")
         calibrated = json.loads(cal.read_text())
         entries = {name: {**entries[name], "ops": "calibrated"}}
-    cfg = rl.config_from_params(entries[name], key, section.get("defaults") or {}, calibrated)
+    entry = dict(entries[name])
+    budget = entry.pop("budget", None)
+    cfg = rl.config_from_params(entry, key, section.get("defaults") or {}, calibrated)
     data_path = runs.check_training_dataset(p, cfg.dataset, f"{key}.dataset")
     init_dir = runs.check_init(p, cfg.init, f"{key}.init")
     set_threads(cfg.threads)
     tok = tokenizer.load(init_dir / "tokenizer.json")
     rows = pl.read_parquet(data_path, columns=["prompt", "gold", "answer", "op", "uid", "modulus"]).to_dicts()
     pool = rl.make_pool(rows, tok, cfg.ops)
+    if budget is not None:  # compute-matched split (paper §5): RL gets beta * T token-equivalents
+        total, beta = budget_from_params(budget, f"{key}.budget")
+        params.need(beta > 0.0, f"{key}.budget.beta", "beta = 0 leaves no RL")
+        seq_cap = max(len(x) for x in pool.prompts) + cfg.max_new_tokens
+        per_step = rl_step_token_equivalent(
+            cfg.prompts_per_step, cfg.rollouts, seq_cap, 1.0 if cfg.kl_coef > 0 else 0.0
+        )
+        steps = int(beta * total // per_step)
+        params.need(
+            steps >= 1, f"{key}.budget", f"beta * total_tokens buys {beta * total / per_step:.2f} RL steps"
+        )
+        cfg = dataclasses.replace(cfg, steps=steps)
     print(
         f"rl@{name}: {len(pool.prompts)} prompts (ops {sorted(set(pool.ops))}), init {cfg.init}, "
         f"{cfg.steps} steps x {cfg.prompts_per_step} prompts x {cfg.rollouts} rollouts, reward {cfg.reward}"
@@ -51,8 +68,10 @@ def main(group: str, name: str) -> None:
     )
     inputs = fingerprint(files=(data_path, init_dir / "model.safetensors"))
     summary = rl.run(cfg, pool, tok, init_dir, paths, inputs_fingerprint=inputs)
-    write_json(runs.model_dir(name) / "train_summary.json", {"phase": "rl", "run": name, **summary})
-    print({k: summary[k] for k in ("steps", "wall_seconds", "final/reward/mean")})
+    if D.is_main_process():
+        write_json(runs.model_dir(name) / "train_summary.json", {"phase": "rl", "run": name, **summary})
+        print({k: summary[k] for k in ("steps", "wall_seconds", "final/reward/mean")})
+    D.cleanup()
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ def main() -> None:
         for path in paths:
             yield from pq.read_table(path, columns=["text"]).column("text").to_pylist()
 
-    tok = tokenizer.train(texts(), vocab_size=vocab_size)
+    style = (p.get("task") or {}).get("names", "natural")
+    tok = tokenizer.train(texts(), vocab_size=vocab_size, style=style)
     tokenizer.save(tok, "data/tokenizer/tokenizer.json")
     print(f"tokenizer: {tok.get_vocab_size()} tokens (requested {vocab_size})")
 

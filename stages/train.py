@@ -9,8 +9,10 @@ from pathlib import Path
 
 import polars as pl
 
+from interplay import dist as D
 from interplay import model as M
 from interplay import packing, params, runs, tokenizer
+from interplay.compute import budget_from_params
 from interplay.io import write_json
 from interplay.runtime import run_stage, set_threads
 from interplay.train import RunPaths, config_from_params, fingerprint, train
@@ -24,7 +26,13 @@ def main(phase: str, name: str) -> None:
     runs.all_runs(p)
     section = params.section(p, phase)
     params.need(name in section, f"{phase}.{name}", f"run not declared (known: {', '.join(section)})")
-    cfg = config_from_params(section[name], f"{phase}.{name}", p.get("train_defaults") or {})
+    entry = dict(section[name])
+    budget = entry.pop("budget", None)
+    if budget is not None:  # compute-matched split (paper §5): mid-training gets (1 - beta) T tokens
+        total, beta = budget_from_params(budget, f"{phase}.{name}.budget")
+        params.need(beta < 1.0, f"{phase}.{name}.budget.beta", "beta = 1 leaves no mid-training")
+        entry["tokens"] = max(1, round((1.0 - beta) * total))
+    cfg = config_from_params(entry, f"{phase}.{name}", p.get("train_defaults") or {})
     data_path = runs.check_training_dataset(p, cfg.dataset, f"{phase}.{name}.dataset")
     init_dir = runs.check_init(p, cfg.init, f"{phase}.{name}.init")
     params.need(
@@ -82,8 +90,10 @@ def main(phase: str, name: str) -> None:
         "params_non_embedding": model_cfg.n_params(embedding=False),
         "resumed_from_step": result.resumed_from,
     }
-    write_json(runs.model_dir(name) / "train_summary.json", summary)
-    print(summary)
+    if D.is_main_process():
+        write_json(runs.model_dir(name) / "train_summary.json", summary)
+        print(summary)
+    D.cleanup()
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def test_update_moves_probability_toward_positive_advantage():
             return float((rl.token_logprobs(m, ids)[0] * mask).sum())
 
     before = [lp(0), lp(1)]
-    stats = rl._update(m, ref, opt, seqs, [1.0, -1.0], cfg(kl_coef=0.001, mini_batches=1), "cpu")
+    stats = rl._update(m, m, ref, opt, seqs, [1.0, -1.0], cfg(kl_coef=0.001, mini_batches=1), "cpu")
     after = [lp(0), lp(1)]
     assert after[0] > before[0] and after[1] < before[1]
     assert stats["kl"] >= 0 and stats["entropy"] > 0

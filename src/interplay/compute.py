@@ -61,3 +61,17 @@ def split_budget(
         rl_steps * rl_prompts_per_step,
         rl_steps,
     )
+
+
+def rl_step_token_equivalent(prompts_per_step: int, rollouts: int, seq_len: float, gamma: float) -> float:
+    return rl_token_equivalent(prompts_per_step, rollouts, seq_len, gamma)
+
+
+def budget_from_params(d: dict, key: str) -> tuple[float, float]:
+    """``budget: {total_tokens: T, beta: b}`` of a mid-training or RL run, validated."""
+    from interplay.params import as_float, check_keys
+
+    check_keys(d, key, {"total_tokens", "beta"}, {"total_tokens", "beta"})
+    return as_float(d["total_tokens"], f"{key}.total_tokens", lo=1.0), as_float(
+        d["beta"], f"{key}.beta", 0.0, 1.0
+    )

@@ -241,3 +241,20 @@ def tensor_device(name: str) -> torch.device:
     from interplay.train import resolve_device
 
     return resolve_device(name)
+
+
+def run_sharded(
+    model, tok: Tokenizer, problems: pl.DataFrame, cfg: EvalConfig, device, dd, progress: bool = True
+) -> pl.DataFrame:
+    """``run`` with problems shared round-robin across torchrun ranks, gathered in problem order.
+
+    Samples are seeded per (problem, sample), so the counts equal an unsharded run's."""
+    from interplay import dist as D
+
+    order = problems.with_row_index("_row")
+    mine = order.filter(pl.col("_row") % dd.world == dd.rank)
+    df = run(model, tok, mine.drop("_row"), cfg, device, progress=progress and dd.main)
+    df = df.with_columns(mine["_row"].alias("_row"))
+    parts = D.gather_objects(df, dd)
+    out = pl.concat(parts, how="vertical_relaxed").sort("_row").drop("_row")
+    return out.with_columns(pl.col("eval_seconds").max(), pl.col("gen_tokens").sum())

@@ -257,12 +257,19 @@ def run(
     stop_after: int | None = None,
     progress: bool = True,
 ) -> dict:
+    """GRPO for ``cfg.steps`` steps; under torchrun each rank rolls out its share of every step's
+    prompts and the update is DDP with a global token-mean. Only rank 0 logs and writes."""
     from dvclive import Live
+    from torch.nn.parallel import DistributedDataParallel as DDP
     from tqdm import tqdm
 
+    from interplay import dist as D
+    from interplay.compute import rl_flops, rl_token_equivalent
     from interplay.train import _truncate_live
 
     device = resolve_device(cfg.device)
+    dd = D.setup(device.type)
+    device = D.device_for(dd, device)
     torch.manual_seed(cfg.seed)
     policy = M.load(init_dir, device)
     ref = M.load(init_dir, device).eval() if cfg.kl_coef > 0 else None
@@ -272,7 +279,7 @@ def run(
     opt = torch.optim.AdamW(
         policy.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=False
     )
-    fp = fingerprint(asdict(cfg), inputs_fingerprint)
+    fp = fingerprint(asdict(cfg), inputs_fingerprint, dd.world)
     state_dir = paths.resume / "state"
     start = 0
     cursor = 0  # prompts consumed so far (refills consume extra)
@@ -281,33 +288,38 @@ def run(
         if meta.get("fingerprint") == fp:
             st = load_state(state_dir, policy, opt)
             start, cursor = st["step"], st["cursor"]
-        else:
+        elif dd.main:
             shutil.rmtree(paths.resume, ignore_errors=True)
-    paths.resume.mkdir(parents=True, exist_ok=True)
-    if start:
-        _truncate_live(paths.live, start)
-    live = Live(dir=str(paths.live), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
+    D.barrier(dd)
+    net = DDP(policy, device_ids=[dd.local_rank] if device.type == "cuda" else None) if dd.enabled else policy
+    live = None
+    if dd.main:
+        paths.resume.mkdir(parents=True, exist_ok=True)
+        if start:
+            _truncate_live(paths.live, start)
+        live = Live(dir=str(paths.live), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
     stop_ids = [tok.token_to_id(ANSWER_END), EOS]
     n_params = policy.cfg.n_params(embedding=False)
-    totals = {"rollout_tokens": 0, "seq_tokens": 0, "seconds": 0.0}
+    seconds = 0.0
+    seq_tokens = 0
     bar = tqdm(
         total=cfg.steps,
         initial=start,
         desc="grpo",
         unit="step",
-        disable=not progress,
+        disable=not (progress and dd.main),
         mininterval=1.0 if sys.stderr.isatty() else 30.0,
     )
     last: dict[str, float] = {}
     for step in range(start, cfg.steps):
         t0 = time.perf_counter()
-        # 1. rollouts (+ refill when dynamic sampling drops uninformative groups)
+        # 1. rollouts on this rank's share (+ refill when dynamic sampling drops uniform groups)
         groups: list[tuple[int, list[list[int]], list[float], list[Score], list[bool]]] = []
-        tried = 0
+        kept_global, tried = 0, 0
         t_sample = t_reward = 0.0
         for attempt in range(1 + (cfg.max_refill if cfg.dynamic_sampling else 0)):
-            need_n = cfg.prompts_per_step - len(groups)
-            idx = prompt_indices(len(pool.prompts), need_n, cfg.seed, cursor)
+            need_n = cfg.prompts_per_step - kept_global
+            idx = prompt_indices(len(pool.prompts), need_n, cfg.seed, cursor)[dd.rank :: dd.world]
             cursor += need_n
             tried += need_n
             ts = time.perf_counter()
@@ -342,44 +354,53 @@ def run(
                     continue
                 groups.append((i, o.tokens, rs, scores, o.truncated))
             t_reward += time.perf_counter() - tr
-            if len(groups) >= cfg.prompts_per_step or not cfg.dynamic_sampling:
+            kept_global = int(D.all_reduce_sum(torch.tensor(len(groups)), dd))
+            if kept_global >= cfg.prompts_per_step or not cfg.dynamic_sampling:
                 break
-        groups = groups[: cfg.prompts_per_step]
-        all_r = np.array([g[2] for g in groups]) if groups else np.zeros((0, cfg.rollouts))
-        # 2. advantages and the update
+        rewards = np.array([g[2] for g in groups]) if groups else np.zeros((0, cfg.rollouts))
+        # 2. group-relative advantages and the PPO-clip update
         tu = time.perf_counter()
-        stats = {"loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_frac": 0.0}
+        seqs, advs = [], []
         if groups:
-            adv = advantages(all_r, cfg.normalize_std)
-            seqs, advs = [], []
-            for (i, comps, _, _, _), a in zip(groups, adv):
+            for (i, comps, _, _, _), a in zip(groups, advantages(rewards, cfg.normalize_std)):
                 for c, av in zip(comps, a):
                     seqs.append((pool.prompts[i], c if c else [EOS]))
                     advs.append(float(av))
-            stats = _update(policy, ref, opt, seqs, advs, cfg, device)
-            totals["seq_tokens"] += sum(len(p) + len(c) for p, c in seqs)
+        stats = _update(net, policy, ref, opt, seqs, advs, cfg, device, dd)
+        seq_tokens += int(D.all_reduce_sum(torch.tensor(sum(len(p) + len(c) for p, c in seqs)), dd))
         t_update = time.perf_counter() - tu
         dt = time.perf_counter() - t0
-        totals["seconds"] += dt
+        seconds += dt
+        flat = [s for g in groups for s in g[3]]
+        n_comp = sum(len(g[1]) for g in groups)
         n_tok = sum(len(c) for g in groups for c in g[1])
-        totals["rollout_tokens"] += n_tok
-        flat_scores = [s for g in groups for s in g[3]]
+        local = torch.tensor(
+            [
+                float(rewards.sum()),
+                float(rewards.size),
+                float(sum(s.answer_correct for s in flat)),
+                float(sum(s.verified for s in flat)),
+                float(sum(s.process_acc for s in flat)),
+                float(sum(max(g[2]) == min(g[2]) for g in groups)),
+                float(len(groups)),
+                float(n_tok),
+                float(n_comp),
+                float(sum(t for g in groups for t in g[4])),
+            ],
+            dtype=torch.float64,
+        )
+        tot = D.all_reduce_sum(local, dd).tolist()
+        n_r = max(tot[1], 1.0)
         last = {
-            "reward/mean": float(all_r.mean()) if all_r.size else 0.0,
-            "reward/answer_acc": float(np.mean([s.answer_correct for s in flat_scores]))
-            if flat_scores
-            else 0.0,
-            "reward/verified": float(np.mean([s.verified for s in flat_scores])) if flat_scores else 0.0,
-            "reward/process_acc": float(np.mean([s.process_acc for s in flat_scores]))
-            if flat_scores
-            else 0.0,
-            "groups/zero_variance_frac": 1.0 - len(groups) / max(tried, 1)
+            "reward/mean": tot[0] / n_r,
+            "reward/answer_acc": tot[2] / n_r,
+            "reward/verified": tot[3] / n_r,
+            "reward/process_acc": tot[4] / n_r,
+            "groups/zero_variance_frac": (1.0 - tot[6] / max(tried, 1))
             if cfg.dynamic_sampling
-            else float(np.mean([max(g[2]) == min(g[2]) for g in groups]))
-            if groups
-            else 1.0,
-            "rollout/mean_len": n_tok / max(1, sum(len(g[1]) for g in groups)),
-            "rollout/truncated": float(np.mean([t for g in groups for t in g[4]])) if groups else 0.0,
+            else tot[5] / max(tot[6], 1.0),
+            "rollout/mean_len": tot[7] / max(tot[8], 1.0),
+            "rollout/truncated": tot[9] / max(tot[8], 1.0),
             "policy/kl": stats["kl"],
             "policy/entropy": stats["entropy"],
             "policy/loss": stats["loss"],
@@ -388,28 +409,27 @@ def run(
             "perf/sample_seconds": t_sample,
             "perf/reward_seconds": t_reward,
             "perf/update_seconds": t_update,
-            "perf/rollout_tokens_per_s": n_tok / max(t_sample, 1e-9),
+            "perf/rollout_tokens_per_s": tot[7] / max(t_sample, 1e-9),
             "perf/prompts_per_s": tried / max(dt, 1e-9),
         }
         done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:
+        if live is not None and (done % cfg.log_every == 0 or done == cfg.steps):
             live.step = done
             for k, v in last.items():
                 live.log_metric(k, v)
             live.make_summary()
         bar.set_postfix(reward=f"{last['reward/mean']:.3f}", kl=f"{stats['kl']:.4f}")
         bar.update(1)
-        if done % cfg.checkpoint_every == 0 and done < cfg.steps:
+        stopping = stop_after is not None and done - start >= stop_after and done < cfg.steps
+        if dd.main and ((done % cfg.checkpoint_every == 0 and done < cfg.steps) or stopping):
             save_state(state_dir, policy, opt, done, {"fingerprint": fp, "cursor": cursor})
-        if stop_after is not None and done - start >= stop_after and done < cfg.steps:
-            save_state(state_dir, policy, opt, done, {"fingerprint": fp, "cursor": cursor})
+        if stopping:
             bar.close()
+            D.barrier(dd)
             return {"steps": done, "stopped": True}
     bar.close()
     seq_cap = max(len(p) for p in pool.prompts) + cfg.max_new_tokens
     gamma = 1.0 if ref is not None else 0.0
-    from interplay.compute import rl_flops, rl_token_equivalent
-
     n_prompts = cfg.steps * cfg.prompts_per_step
     summary = {
         **{f"final/{k}": v for k, v in last.items() if k.startswith(("reward", "rollout", "policy"))},
@@ -419,58 +439,90 @@ def run(
         "params_non_embedding": n_params,
         "flops_paper": rl_flops(n_params, n_prompts, cfg.rollouts, seq_cap, gamma),
         "token_equivalent_paper": rl_token_equivalent(n_prompts, cfg.rollouts, seq_cap, gamma),
-        "flops_actual": (8 + 2 * gamma) * n_params * totals["seq_tokens"],
+        "flops_actual": (8 + 2 * gamma) * n_params * seq_tokens,
         "seq_len_cap": seq_cap,
-        "wall_seconds": totals["seconds"],
+        "wall_seconds": seconds,
+        "world_size": dd.world,
     }
-    for k, v in summary.items():
-        live.summary[k] = v
-    live.end()
-    policy.cpu()
-    M.save(policy, paths.out, paths.tokenizer, extra={"rl_steps": cfg.steps, "init": cfg.init})
-    shutil.rmtree(paths.resume, ignore_errors=True)
+    if dd.main:
+        for k, v in summary.items():
+            live.summary[k] = v
+        live.end()
+        policy.cpu()
+        M.save(policy, paths.out, paths.tokenizer, extra={"rl_steps": cfg.steps, "init": cfg.init})
+        shutil.rmtree(paths.resume, ignore_errors=True)
+    D.barrier(dd)
     return summary
 
 
-def _update(policy, ref, opt, seqs, advs, cfg: RLConfig, device) -> dict[str, float]:
-    """PPO-clip epochs over mini-batches; old log-probs from the rollout policy (before updates)."""
+def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -> dict[str, float]:
+    """PPO-clip epochs over mini-batches; old log-probs from the rollout policy (before updates).
+
+    Every rank runs the same number of backward passes (DDP needs it); a mini-batch's loss is a
+    token-mean over all ranks' completion tokens."""
+    from interplay import dist as D
+
+    dd = dd or D.Dist()
     n = len(seqs)
-    per = math.ceil(n / cfg.mini_batches)
-    chunks = [list(range(s, min(n, s + per))) for s in range(0, n, per)]
+    per = max(1, math.ceil(n / cfg.mini_batches))
+    chunks = [list(range(s * per, min(n, (s + 1) * per))) for s in range(cfg.mini_batches)]
     adv_t = torch.tensor(advs, dtype=torch.float32, device=device)
     policy.eval()
+    old, refs = [], []
     with torch.no_grad():
-        old, refs = [], []
         for ch in chunks:
-            ids, mask = _batch([seqs[i] for i in ch], device)
+            if not ch:
+                old.append(None)
+                refs.append(None)
+                continue
+            ids, _ = _batch([seqs[i] for i in ch], device)
             old.append(token_logprobs(policy, ids)[0])
             refs.append(token_logprobs(ref, ids)[0] if ref is not None else None)
     policy.train()
-    tot = {"loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_frac": 0.0}
-    count = 0
+    tot = torch.zeros(5, dtype=torch.float64)  # loss*tok, kl*tok, ent*tok, clipped, tokens
     for _ in range(cfg.ppo_epochs):
         for ch, old_lp, ref_lp in zip(chunks, old, refs):
+            count = D.all_reduce_sum(
+                torch.tensor(float(sum(len(seqs[i][1]) for i in ch)), dtype=torch.float64), dd
+            )
+            opt.zero_grad(set_to_none=True)
+            if not ch or count == 0:  # nothing here: still join the gradient all-reduce
+                (sum(p.sum() for p in policy.parameters()) * 0.0).backward()
+                if count > 0:
+                    torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
+                    opt.step()
+                continue
             ids, mask = _batch([seqs[i] for i in ch], device)
-            lp, ent = token_logprobs(policy, ids, with_entropy=True)
+            lp, ent = token_logprobs(net, ids, with_entropy=True)
             a = adv_t[ch].unsqueeze(1)
             ratio = torch.exp(lp - old_lp)
-            surr = torch.minimum(ratio * a, ratio.clamp(1 - cfg.clip_eps, 1 + cfg.clip_eps) * a)
-            per_tok = -surr
+            per_tok = -torch.minimum(ratio * a, ratio.clamp(1 - cfg.clip_eps, 1 + cfg.clip_eps) * a)
             kl = torch.zeros_like(lp)
             if ref_lp is not None:
                 d = ref_lp - lp
                 kl = torch.exp(d) - d - 1  # k3, unbiased and non-negative
                 per_tok = per_tok + cfg.kl_coef * kl
             m = mask.float()
-            loss = (per_tok * m).sum() / m.sum()  # token-mean
-            opt.zero_grad(set_to_none=True)
+            loss = (per_tok * m).sum() * dd.world / count.float()  # global token-mean (DDP averages)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
             opt.step()
             with torch.no_grad():
-                tot["loss"] += float(loss)
-                tot["kl"] += float((kl * m).sum() / m.sum())
-                tot["entropy"] += float((ent * m).sum() / m.sum())
-                tot["clip_frac"] += float((((ratio - 1).abs() > cfg.clip_eps).float() * m).sum() / m.sum())
-                count += 1
-    return {k: v / max(count, 1) for k, v in tot.items()}
+                tot += torch.tensor(
+                    [
+                        float((per_tok * m).sum()),
+                        float((kl * m).sum()),
+                        float((ent * m).sum()),
+                        float((((ratio - 1).abs() > cfg.clip_eps).float() * m).sum()),
+                        float(m.sum()),
+                    ],
+                    dtype=torch.float64,
+                )
+    tot = D.all_reduce_sum(tot, dd)
+    t = max(float(tot[4]), 1.0)
+    return {
+        "loss": float(tot[0]) / t,
+        "kl": float(tot[1]) / t,
+        "entropy": float(tot[2]) / t,
+        "clip_frac": float(tot[3]) / t,
+    }

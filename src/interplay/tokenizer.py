@@ -52,10 +52,10 @@ def count_tokens(text: str) -> int:
     return n
 
 
-def lexicon_lines() -> Iterator[str]:
+def lexicon_lines(style: str = "natural") -> Iterator[str]:
     """Every word the task can print, each number 0..1000 and each letter: a saturated vocabulary
     covers them all, whatever mixture the training datasets hold."""
-    yield " ".join(all_words())
+    yield " ".join(all_words(style))
     yield _GRAMMAR
     yield " ".join(str(i) for i in range(1001))
     yield " ".join(f"{c} ({c}) {c}*x" for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -74,8 +74,8 @@ def _new_tokenizer() -> Tokenizer:
     return tok
 
 
-def train(texts: Iterable[str], vocab_size: int = 4096) -> Tokenizer:
-    """Train on ``texts`` plus the lexicon sheet; deterministic for the same inputs."""
+def train(texts: Iterable[str], vocab_size: int = 4096, style: str = "natural") -> Tokenizer:
+    """Train on ``texts`` plus the lexicon sheet of a name style; deterministic for the same inputs."""
     tok = _new_tokenizer()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -86,7 +86,7 @@ def train(texts: Iterable[str], vocab_size: int = 4096) -> Tokenizer:
     )
 
     def corpus() -> Iterator[str]:
-        yield from lexicon_lines()
+        yield from lexicon_lines(style)
         yield from texts
 
     tok.train_from_iterator(corpus(), trainer=trainer)

@@ -247,34 +247,52 @@ def train(
     stop_after: int | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train (or resume) a run. ``stop_after`` ends early after that many steps (tests: a "kill")."""
+    """Train (or resume) a run. ``stop_after`` ends early after that many steps (tests: a "kill").
+
+    Under ``torchrun`` every rank takes its share of each global batch (DDP); the loss is normalised
+    by the global number of target tokens, so gradients equal the single-process ones. Only rank 0
+    logs and writes.
+    """
     from dvclive import Live
+    from torch.nn.parallel import DistributedDataParallel as DDP
     from tqdm import tqdm
 
+    from interplay import dist as D
+
     device = resolve_device(cfg.device)
+    dd = D.setup(device.type)
+    device = D.device_for(dd, device)
+    need(
+        cfg.batch_size % dd.world == 0, "batch_size", f"{cfg.batch_size} is not divisible by {dd.world} ranks"
+    )
     torch.manual_seed(cfg.seed)
     model = M.Qwen2(model_cfg)
     if init_dir is not None:
         M.load_weights(model, init_dir / "model.safetensors")
     model.to(device)
     opt = make_optimizer(model, cfg)
-    fp = fingerprint(asdict(cfg), asdict(model_cfg), inputs_fingerprint)
+    fp = fingerprint(asdict(cfg), asdict(model_cfg), inputs_fingerprint, dd.world)
     start = 0
     state_dir = paths.resume / "state"
     if (state_dir / "state.json").exists():
         meta = json.loads((state_dir / "state.json").read_text())
         if meta.get("fingerprint") == fp:
             start = load_state(state_dir, model, opt)["step"]
-        else:
+        elif dd.main:
             shutil.rmtree(paths.resume, ignore_errors=True)
-    paths.resume.mkdir(parents=True, exist_ok=True)
-    if start:
-        _truncate_live(paths.live, start)
-    live = Live(dir=str(paths.live), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
-    live.step = start
+    D.barrier(dd)
+    net = DDP(model, device_ids=[dd.local_rank] if device.type == "cuda" else None) if dd.enabled else model
+    live = None
+    if dd.main:
+        paths.resume.mkdir(parents=True, exist_ok=True)
+        if start:
+            _truncate_live(paths.live, start)
+        live = Live(dir=str(paths.live), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
+        live.step = start
 
     fpt = flops_per_token(model_cfg, cfg.seq_len)
     peak = peak_flops or (CPU_PEAK_FLOPS if device.type == "cpu" else 989e12)
+    peak *= dd.world
     ladder = set(cfg.ladder_steps())
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
     model.train()
@@ -286,28 +304,29 @@ def train(
         initial=start,
         desc="train",
         unit="step",
-        disable=not progress,
+        disable=not (progress and dd.main),
         mininterval=1.0 if sys.stderr.isatty() else 30.0,
     )
-    step = start
     for step in range(start, cfg.steps):
-        rows = batch_rows(len(blocks), cfg.batch_size, cfg.seed, step)
+        rows = batch_rows(len(blocks), cfg.batch_size, cfg.seed, step)[dd.rank :: dd.world]
         b = batch_tensors(blocks, rows, cfg.doc_mask, device)
         lr = lr_at(cfg, step)
         for g in opt.param_groups:
             g["lr"] = lr
         with autocast:
-            logits = model(b["idx"], b.get("positions"), b.get("mask"))
+            logits = net(b["idx"], b.get("positions"), b.get("mask"))
         lm = b["loss_mask"]
-        loss = F.cross_entropy(logits.float()[lm], b["targets"][lm])
+        tok_sum = F.cross_entropy(logits.float()[lm], b["targets"][lm], reduction="sum")
+        count = D.all_reduce_sum(lm.sum().to(torch.float64), dd)
+        loss = tok_sum * dd.world / count.to(tok_sum.dtype)  # DDP averages over ranks
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        loss_val = loss.item()
+        loss_val = float(D.all_reduce_sum(tok_sum.detach().to(torch.float64), dd) / count)
         tok_log += cfg.batch_size * cfg.seq_len
         done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:
+        if live is not None and (done % cfg.log_every == 0 or done == cfg.steps):
             now = time.perf_counter()
             tps = tok_log / max(now - t_log, 1e-9)
             live.step = done
@@ -320,18 +339,19 @@ def train(
             bar.set_postfix(loss=f"{loss_val:.3f}", tok_s=f"{tps:,.0f}", lr=f"{lr:.2e}")
             t_log, tok_log = now, 0
         bar.update(1)
-        if done in ladder:
+        if dd.main and done in ladder:
             M.save(
                 model,
                 paths.resume / "ladder" / f"step{done:06d}",
                 paths.tokenizer,
                 extra={"step": done, "fraction": done / cfg.steps},
             )
-        if done % cfg.checkpoint_every == 0 and done < cfg.steps:
+        stopping = stop_after is not None and done - start >= stop_after and done < cfg.steps
+        if dd.main and ((done % cfg.checkpoint_every == 0 and done < cfg.steps) or stopping):
             save_state(state_dir, model, opt, done, {"fingerprint": fp})
-        if stop_after is not None and done - start >= stop_after and done < cfg.steps:
+        if stopping:
             bar.close()
-            save_state(state_dir, model, opt, done, {"fingerprint": fp})
+            D.barrier(dd)
             return TrainResult(done, 0, 0, 0.0, loss_val, 0.0, 0.0, 0.0, start)
     bar.close()
     seconds = time.perf_counter() - t_start
@@ -348,29 +368,32 @@ def train(
         flops=6.0 * model_cfg.n_params(embedding=False) * cfg.steps * cfg.batch_size * cfg.seq_len,
         resumed_from=start,
     )
-    for k, v in {
-        "final_loss": result.final_loss,
-        "steps": result.steps,
-        "tokens": result.tokens_seen,
-        "tokens_per_s": result.tok_per_s,
-        "mfu": result.mfu,
-        "flops_6PT": result.flops,
-        "params_non_embedding": model_cfg.n_params(embedding=False),
-        "params": model_cfg.n_params(),
-        "epochs": result.tokens_seen / max(1, len(blocks) * cfg.seq_len),
-        "packing_fill": blocks.fill,
-        "real_tokens": result.real_tokens,
-        "wall_seconds": seconds,
-    }.items():
-        live.summary[k] = v
-    live.end()
-    # final folder: model + ladder checkpoints, atomically
-    model.cpu()
-    M.save(model, paths.out, paths.tokenizer, extra={"step": cfg.steps, "fraction": 1.0})
-    lad = paths.resume / "ladder"
-    if lad.exists():
-        shutil.copytree(lad, paths.out / "ladder")
-    shutil.rmtree(paths.resume, ignore_errors=True)
+    if dd.main:
+        for k, v in {
+            "final_loss": result.final_loss,
+            "steps": result.steps,
+            "tokens": result.tokens_seen,
+            "tokens_per_s": result.tok_per_s,
+            "mfu": result.mfu,
+            "flops_6PT": result.flops,
+            "params_non_embedding": model_cfg.n_params(embedding=False),
+            "params": model_cfg.n_params(),
+            "epochs": result.tokens_seen / max(1, len(blocks) * cfg.seq_len),
+            "packing_fill": blocks.fill,
+            "real_tokens": result.real_tokens,
+            "wall_seconds": seconds,
+            "world_size": dd.world,
+        }.items():
+            live.summary[k] = v
+        live.end()
+        # final folder: model + ladder checkpoints, atomically
+        model.cpu()
+        M.save(model, paths.out, paths.tokenizer, extra={"step": cfg.steps, "fraction": 1.0})
+        lad = paths.resume / "ladder"
+        if lad.exists():
+            shutil.copytree(lad, paths.out / "ladder")
+        shutil.rmtree(paths.resume, ignore_errors=True)
+    D.barrier(dd)
     return result
 
 

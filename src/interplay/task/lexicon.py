@@ -185,15 +185,19 @@ def compact(name: str) -> str:
     return name.lower().replace(" ", "_")
 
 
-def all_words() -> list[str]:
-    """Every word any context can print, for the tokenizer's lexicon sheet (sorted, unique)."""
+def all_words(style: str = "natural") -> list[str]:
+    """Every entity word a context can print in a name style (sorted, unique): the tokenizer's
+    lexicon sheet, so each is one token whatever mixture the training data holds."""
     words: set[str] = set()
     for ctx in CONTEXTS.values():
-        names = [*ctx.total_label.split()]
-        for group in (*ctx.containers, *ctx.items):
+        for group in (*ctx.containers, *ctx.items, (ctx.total_label,)):
             for name in group:
-                names.extend(name.split())
-                words.add(compact(name))
-        words.update(names)
-        words.add(compact(ctx.total_label))
+                words.update(name.split())  # questions and natural names
+                words.add(compact(name))  # questions in compact / fused style
+        if style == "fused":
+            for conts in ctx.containers:
+                for cont in conts:
+                    words.add(f"{compact(ctx.total_label)}_in_{compact(cont)}")
+                    for items in ctx.items:
+                        words.update(f"{compact(item)}_in_{compact(cont)}" for item in items)
     return sorted(words)

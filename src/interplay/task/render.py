@@ -43,6 +43,8 @@ class Rendered:
 
 
 def node_name(node: Node, ctx: Context, style: str) -> str:
+    if style == "fused":
+        return fused_name(ctx.total_label if node.kind == "total" else node.item, node.container)
     if style == "compact":
         cont = compact(node.container)
         if node.kind == "total":
@@ -51,6 +53,10 @@ def node_name(node: Node, ctx: Context, style: str) -> str:
     if node.kind == "total":
         return f"{ctx.total_label} in {node.container}"
     return f"{node.item} in {node.container}"
+
+
+def fused_name(what: str, container: str) -> str:
+    return f"{compact(what)}_in_{compact(container)}"
 
 
 def noun_phrase(name: str) -> str:
@@ -89,8 +95,9 @@ def _rhs(node: Node, names: dict[int, str]) -> str:
 def _question(node: Node, name: str, ctx: Context, style: str) -> str:
     if node.kind == "total":
         return f"What is the {name}?"
-    item = compact(node.item) if style == "compact" else node.item
-    cont = compact(node.container) if style == "compact" else node.container
+    short = style in ("compact", "fused")
+    item = compact(node.item) if short else node.item
+    cont = compact(node.container) if short else node.container
     return f"How many {item} does {cont} have?"
 
 

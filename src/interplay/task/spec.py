@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-NAME_STYLES = ("natural", "compact")
+NAME_STYLES = ("natural", "compact", "fused")
 LETTER_STYLES = ("random", "ordered")
 STEP_ORDERS = ("generator", "statement")
 MODES = ("forward", "reverse")
@@ -30,7 +30,9 @@ class TaskSpec:
     max_value: int = 1000  # reject core values above this (plain arithmetic only)
     ip_max: int = 20  # upstream ip_max: most structure edges per problem
     distractor_keep: float = 1.0  # share of distractor statements kept (1.0 = all, as upstream)
-    names: str = "natural"  # natural: "adult otter in Harbor Zoo"; compact: "adult_otter in harbor_zoo"
+    # natural: "adult otter in Harbor Zoo" (paper); compact: "adult_otter in harbor_zoo" (one word per
+    # entity); fused: "adult_otter_in_harbor_zoo" (one word per quantity)
+    names: str = "natural"
     letters: str = "random"  # random (upstream) or ordered (a, b, c, ... in order of definition)
     step_order: str = "generator"  # generator (upstream) or statement (follow the problem's sentences)
     splits: dict[str, float] = field(

@@ -1,0 +1,290 @@
+"""The paper's four findings as computations over evaluation results: tables, verdicts, figures.
+
+Each finding compares evaluation runs (``reports/eval/<name>.parquet``) on the same problems, so
+differences use a paired bootstrap over problems. A verdict is computed from the data:
+"reproduced" when the paper's direction holds with a 95% interval that excludes zero where the
+paper's effect is large, "not reproduced" otherwise, with the numbers beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from interplay import plots
+from interplay.passk import bootstrap_ci, pass_at_k_array
+
+EVAL_DIR = Path("reports/eval")
+
+
+def load_eval(name: str) -> pl.DataFrame:
+    path = EVAL_DIR / f"{name}.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: evaluation '{name}' has not been run")
+    return pl.read_parquet(path)
+
+
+def per_problem(df: pl.DataFrame, ops: Sequence[int], k: int | str, col: str = "c_strict") -> pl.DataFrame:
+    """id -> pass@k for the problems with op in ``ops`` (k = "n": all samples)."""
+    sub = df.filter(pl.col("op").is_in(list(ops))).sort("id")
+    kk = int(sub["n"].min()) if k == "n" else int(k)
+    return sub.select("id", pl.Series("v", pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), kk)))
+
+
+def value(df: pl.DataFrame, ops: Sequence[int], k: int | str) -> tuple[float, float, float]:
+    v = per_problem(df, ops, k)["v"].to_numpy()
+    lo, hi = bootstrap_ci(v)
+    return float(v.mean()), lo, hi
+
+
+def paired_diff(
+    a: pl.DataFrame, b: pl.DataFrame, ops: Sequence[int], k: int | str
+) -> tuple[float, float, float]:
+    """mean(a - b) over the problems both evaluated, with a paired bootstrap interval."""
+    j = per_problem(a, ops, k).join(per_problem(b, ops, k), on="id", suffix="_b")
+    d = (j["v"] - j["v_b"]).to_numpy()
+    if d.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    lo, hi = bootstrap_ci(d)
+    return float(d.mean()), lo, hi
+
+
+@dataclass
+class Finding:
+    key: str
+    title: str
+    verdict: str
+    summary: str
+    tables: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _pct(x: float) -> str:
+    return "—" if x != x else f"{100 * x:.1f}"
+
+
+def _ci(m: float, lo: float, hi: float) -> str:
+    return f"{_pct(m)} [{_pct(lo)}, {_pct(hi)}]"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _excludes_zero(lo: float, hi: float, positive: bool = True) -> bool:
+    return lo > 0 if positive else hi < 0
+
+
+def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: Path) -> Finding:
+    """Finding 1: RL raises pass@n only when its data sit at the edge of competence."""
+    base = load_eval(cfg["base"])
+    runs = {label: load_eval(name) for label, name in cfg["rl"].items()}
+    plots.passk_curves(
+        {"base": base, **runs},
+        ranges,
+        "Finding 1: pass@k after RL on each op range",
+        fig_dir / "edge_passk.png",
+    )
+    plots.reward_curves(
+        {label: Path("reports/train") / name for label, name in cfg["rl"].items()},
+        fig_dir / "edge_reward.png",
+    )
+    rows, metrics = [], {}
+    for label, df in [("base", base), *runs.items()]:
+        row = [label]
+        for rname, ops in ranges.items():
+            for k in (1, "n"):
+                m, lo, hi = value(df, ops, k)
+                row.append(_ci(m, lo, hi))
+                metrics[f"{label}/{rname}/pass@{k}"] = m
+        rows.append(row)
+    header = ["model"] + [f"{r} pass@{k}" for r in ranges for k in (1, "n")]
+    edge_label, id_label = cfg["edge_label"], cfg["id_label"]
+    d_edge = paired_diff(runs[edge_label], base, ranges["edge"], "n")
+    d_id = paired_diff(runs[id_label], base, ranges["id"], "n")
+    ok = _excludes_zero(d_edge[1], d_edge[2]) and not _excludes_zero(d_id[1], d_id[2])
+    summary = (
+        f"RL on {edge_label}: OOD-edge pass@n {_ci(*d_edge)} points vs base; RL on {id_label}: ID pass@n "
+        f"{_ci(*d_id)} points vs base (paper: large edge gain; no ID pass@128 gain)."
+    )
+    diffs = [
+        [label, _ci(*paired_diff(df, base, ops, "n"))]
+        for label, df in runs.items()
+        for rname, ops in ranges.items()
+        if rname == "edge"
+    ]
+    return Finding(
+        "edge",
+        "Finding 1: RL lifts pass@n only at the edge of competence",
+        "reproduced" if ok else "not reproduced",
+        summary,
+        [_table(header, rows), _table(["RL run", "OOD-edge pass@n - base (points)"], diffs)],
+        ["edge_passk.png", "edge_reward.png"],
+        {**metrics, "d_edge": d_edge[0], "d_id": d_id[0]},
+    )
+
+
+def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> Finding:
+    """Finding 2: transfer to context B needs a pre-training seed of B (>= 1%)."""
+    runs = {label: load_eval(name) for label, name in cfg["rl"].items()}
+    plots.per_op_lines(
+        runs,
+        None,
+        "Finding 2: context-B pass@n after RL, by pre-training exposure",
+        fig_dir / "context_passn.png",
+    )
+    rows, metrics = [], {}
+    for label, df in runs.items():
+        m = value(df, ops, "n")
+        rows.append([label, _ci(*m), _ci(*value(df, ops, 1))])
+        metrics[f"{label}/pass@n"] = m[0]
+    zero, seeded = cfg["zero_label"], cfg["seeded_labels"]
+    diffs = {lab: paired_diff(runs[lab], runs[zero], ops, "n") for lab in seeded}
+    ok = all(_excludes_zero(d[1], d[2]) for d in diffs.values())
+    summary = "; ".join(f"{lab} vs {zero}: {_ci(*d)} points pass@n on context B" for lab, d in diffs.items())
+    return Finding(
+        "context",
+        "Finding 2: context transfer needs a pre-training seed",
+        "reproduced" if ok else "not reproduced",
+        summary + " (paper: >= 1% generalises, 0% fails).",
+        [_table(["B share in pre-training", "pass@n", "pass@1"], rows)],
+        ["context_passn.png"],
+        metrics,
+    )
+
+
+def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: Path) -> Finding:
+    """Finding 3: at equal compute, mid-training + RL beats RL alone (on OOD-hard)."""
+    runs = {label: load_eval(name) for label, name in cfg["runs"].items()}
+    table, errs = {}, {}
+    for label, df in runs.items():
+        table[label], errs[label] = {}, {}
+        for rname in ("edge", "hard"):
+            for k in (1, "n"):
+                m, lo, hi = value(df, ranges[rname], k)
+                table[label][f"{rname} @{k}"] = m
+                errs[label][f"{rname} @{k}"] = (lo, hi)
+    plots.grouped_bars(
+        table,
+        "Finding 3: compute-matched mid-training / RL splits",
+        "strict pass@k (%)",
+        fig_dir / "midrl_bars.png",
+        errs,
+    )
+    rl_only = cfg["rl_only_label"]
+    best = {
+        label: paired_diff(df, runs[rl_only], ranges["hard"], "n")
+        for label, df in runs.items()
+        if label != rl_only and label != cfg.get("mid_only_label")
+    }
+    win = [lab for lab, d in best.items() if _excludes_zero(d[1], d[2])]
+    rows = [[lab, *[_pct(table[lab][c]) for c in table[lab]]] for lab in runs]
+    summary = "; ".join(f"{lab} vs {rl_only}: OOD-hard pass@n {_ci(*d)}" for lab, d in best.items())
+    return Finding(
+        "midrl",
+        "Finding 3: mid-training + RL vs RL alone at equal compute",
+        "reproduced" if win else "not reproduced",
+        summary + " (paper: a mixed split wins on OOD-hard).",
+        [_table(["split", *next(iter(table.values()))], rows)],
+        ["midrl_bars.png"],
+        {f"{lab}/{c}": v for lab, t in table.items() for c, v in t.items()},
+    )
+
+
+def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: Path) -> Finding:
+    """Finding 4: process-verified rewards raise pass@1 over outcome-only rewards."""
+    runs = {label: load_eval(name) for label, name in cfg["runs"].items()}
+    groups = {"op " + f"{min(o)}-{max(o)}": o for o in cfg["op_groups"]}
+    table, errs = {}, {}
+    for label, df in runs.items():
+        table[label], errs[label] = {}, {}
+        for g, ops in groups.items():
+            for k in (1, "n"):
+                m, lo, hi = value(df, ops, k)
+                table[label][f"{g} @{k}"] = m
+                errs[label][f"{g} @{k}"] = (lo, hi)
+    plots.grouped_bars(
+        table, "Finding 4: reward type", "strict pass@k (%)", fig_dir / "process_bars.png", errs
+    )
+    shares = {}
+    hard = list(groups.values())[-1]
+    for label, df in runs.items():
+        sub = df.filter(pl.col("op").is_in(list(hard)))
+        tot = float(sub["n"].sum())
+        shares[label] = {
+            "correct": float(sub["cat_correct"].sum()) / tot,
+            "dependency mismatch": float(sub["cat_dependency"].sum()) / tot,
+            "missing nodes": float(sub["cat_missing"].sum()) / tot,
+            "other (value / answer)": float(sub["cat_value"].sum() + sub["cat_answer"].sum()) / tot,
+        }
+    plots.stacked_categories(
+        shares, f"Outcome categories, op {min(hard)}-{max(hard)}", fig_dir / "process_errors.png"
+    )
+    outcome = cfg["outcome_label"]
+    first = next(iter(groups.values()))
+    diffs = {lab: paired_diff(df, runs[outcome], first, 1) for lab, df in runs.items() if lab != outcome}
+    ok = any(_excludes_zero(d[1], d[2]) for d in diffs.values())
+    rows = [[lab, *[_pct(v) for v in table[lab].values()]] for lab in runs]
+    summary = "; ".join(f"{lab} vs {outcome}: pass@1 {_ci(*d)} points" for lab, d in diffs.items())
+    return Finding(
+        "process",
+        "Finding 4: process-verified rewards vs outcome-only",
+        "reproduced" if ok else "not reproduced",
+        summary + " (paper: +4-5 points pass@1).",
+        [
+            _table(["reward", *next(iter(table.values()))], rows),
+            _table(
+                ["reward", *next(iter(shares.values()))],
+                [[lab, *[_pct(v) for v in s.values()]] for lab, s in shares.items()],
+            ),
+        ],
+        ["process_bars.png", "process_errors.png"],
+        {f"{lab}/{c}": v for lab, t in table.items() for c, v in t.items()},
+    )
+
+
+def ladder_figure(run: str, ranges: Mapping[str, list[int]], fig_dir: Path) -> Finding:
+    path = Path(f"reports/ladder/{run}.parquet")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: ladder of '{run}' has not been evaluated")
+    df = pl.read_parquet(path)
+    groups = {**{r: o for r, o in ranges.items()}, **{f"op {op}": [op] for op in ranges.get("edge", [])}}
+    plots.ladder(df, groups, fig_dir / "ladder.png")
+    last = df.filter(pl.col("step") == df["step"].max())
+    rows = []
+    for op in sorted(set(last["op"].to_list())):
+        sub = last.filter(pl.col("op") == op)
+        n = int(sub["n"].min())
+        p1 = float(pass_at_k_array(sub["n"].to_numpy(), sub["c_strict"].to_numpy(), 1).mean())
+        pn = float(pass_at_k_array(sub["n"].to_numpy(), sub["c_strict"].to_numpy(), n).mean())
+        rows.append([str(op), _pct(p1), _pct(pn)])
+    return Finding(
+        "ladder",
+        "The performance ladder during pre-training (Fig. 9)",
+        "—",
+        "Strict pass@1 / pass@n per op at the end of pre-training.",
+        [_table(["op", "pass@1", "pass@n"], rows)],
+        ["ladder.png"],
+        {},
+    )
+
+
+def as_markdown(f: Finding) -> str:
+    parts = [f"## {f.title}", "", f"**Verdict: {f.verdict}.** {f.summary}", ""]
+    for t in f.tables:
+        parts += [t, ""]
+    for fig in f.figures:
+        parts += [f"![{fig}](figures/{f.key}/{fig})", ""]
+    return "\n".join(parts)
+
+
+def mean_or_nan(xs: Sequence[float]) -> float:
+    return float(np.mean(xs)) if len(xs) else float("nan")

@@ -1,0 +1,50 @@
+"""DVC stage ``figures@<finding>``: one finding's figures and tables -> reports/findings/<finding>.json.
+
+python stages/figures.py edge | context | midrl | process | ladder
+"""
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from interplay import evaluate as E
+from interplay import findings as F
+from interplay import params
+from interplay.io import write_json
+from interplay.runtime import run_stage
+
+FIG_DIR = Path("reports/figures")
+
+
+def main(key: str) -> None:
+    p = params.load()
+    cfg = params.section(p, f"findings.{key}")
+    ranges = E.parse_ranges(params.section(p, "evaluate.ranges"))
+    evals = set((p.get("evaluate") or {}).get("runs") or {})
+    named = {**cfg.get("rl", {}), **cfg.get("runs", {}), **({"base": cfg["base"]} if "base" in cfg else {})}
+    for label, name in named.items():
+        params.need(
+            name in evals, f"findings.{key}", f"'{label}' names '{name}', which is not an evaluate run"
+        )
+    fig_dir = FIG_DIR / key
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    if key == "edge":
+        f = F.edge_of_competence(cfg, ranges, fig_dir)
+    elif key == "context":
+        f = F.context_seed(cfg, sorted(E.parse_ranges({"b": cfg["ops"]})["b"]), fig_dir)
+    elif key == "midrl":
+        f = F.mid_vs_rl(cfg, ranges, fig_dir)
+    elif key == "process":
+        cfg = {**cfg, "op_groups": [sorted(E.parse_ranges({"g": g})["g"]) for g in cfg["op_groups"]]}
+        f = F.process_rewards(cfg, ranges, fig_dir)
+    elif key == "ladder":
+        f = F.ladder_figure(cfg["run"], ranges, fig_dir)
+    else:
+        raise params.ParamsError(f"findings.{key}: unknown finding (edge, context, midrl, process, ladder)")
+    write_json(f"reports/findings/{key}.json", json.loads(json.dumps(asdict(f), default=float)))
+    print(f"{f.title}: {f.verdict}. {f.summary}")
+
+
+if __name__ == "__main__":
+    run_stage(main, sys.argv[1])

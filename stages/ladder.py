@@ -1,0 +1,65 @@
+"""DVC stage ``ladder@<run>``: evaluate a pre-training run's ladder checkpoints (paper Fig. 9).
+
+Writes reports/ladder/<run>.parquet: one row per (checkpoint step, problem), and
+reports/ladder/<run>.json: strict pass@1 / pass@n per op per step.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from interplay import evaluate as E
+from interplay import params, runs, tokenizer
+from interplay.io import atomic_path, write_json
+from interplay.runtime import run_stage, set_threads
+
+
+def main(run: str) -> None:
+    p = params.load()
+    cfg_l = params.section(p, "ladder")
+    params.check_keys(cfg_l, "ladder", {"runs", "dataset", "samples", "problems_per_op"}, {"runs", "dataset"})
+    params.need(run in (cfg_l["runs"] or []), "ladder.runs", f"'{run}' is not listed")
+    params.need(run in (p.get("pretrain") or {}), "ladder.runs", f"'{run}' is not a pretrain run")
+    ev = params.section(p, "evaluate")
+    over = {k: cfg_l[k] for k in ("samples", "problems_per_op") if k in cfg_l}
+    cfg = E.config_from_params({**(ev.get("defaults") or {}), **over})
+    ds = cfg_l["dataset"]
+    params.need(
+        (p.get("datasets") or {}).get(ds, {}).get("split") == "eval",
+        "ladder.dataset",
+        f"'{ds}' is not an evaluation set",
+    )
+    data_path = Path(f"data/datasets/{ds}.parquet")
+    if not data_path.exists():
+        raise FileNotFoundError(f"{data_path}: evaluation set missing (ladder.dataset)")
+    ckpts = sorted((runs.model_dir(run) / "ladder").glob("step*"))
+    if not ckpts:
+        raise FileNotFoundError(
+            f"{runs.model_dir(run)}/ladder: no ladder checkpoints (pretrain.{run}.ladder)"
+        )
+    set_threads(cfg.threads)
+    device = E.tensor_device(cfg.device)
+    problems = E.select_problems(pl.read_parquet(data_path), cfg.problems_per_op)
+    frames, summary = [], {}
+    for ck in ckpts:
+        meta = json.loads((ck / "config.json").read_text()).get("interplay_meta", {})
+        step = int(meta.get("step", int(ck.name[4:])))
+        tok = tokenizer.load(ck / "tokenizer.json")
+        df = E.run(E.load_model_for_eval(ck, device), tok, problems, cfg, device)
+        df = df.with_columns(pl.lit(step).alias("step"), pl.lit(meta.get("fraction", 0.0)).alias("fraction"))
+        frames.append(df)
+        summary[str(step)] = E.metrics(df, {"all": sorted(set(problems["op"].to_list()))})["per_op"]
+        print(
+            f"ladder@{run} step {step}: "
+            + ", ".join(f"op{o}={v['pass@1']:.2f}" for o, v in summary[str(step)].items())
+        )
+    out = pl.concat(frames, how="diagonal_relaxed")
+    with atomic_path(f"reports/ladder/{run}.parquet") as tmp:
+        out.write_parquet(tmp)
+    write_json(f"reports/ladder/{run}.json", summary)
+
+
+if __name__ == "__main__":
+    run_stage(main, sys.argv[1])
