@@ -11,26 +11,21 @@ from interplay.runtime import run_stage
 def main() -> None:
     p = params.load()
     cfg = params.section(p, "tokenizer")
-    params.check_keys(cfg, "tokenizer", {"datasets", "vocab_size"}, {"datasets"})
-    names = cfg["datasets"]
-    params.need(isinstance(names, list) and names, "tokenizer.datasets", "expected a non-empty list")
-    declared = p.get("datasets", {})
-    for n in names:
-        params.need(n in declared, "tokenizer.datasets", f"'{n}' is not declared under datasets")
+    params.check_keys(cfg, "tokenizer", {"dataset", "vocab_size"}, {"dataset"})
+    name = cfg["dataset"]
+    params.need(name in (p.get("datasets") or {}), "tokenizer.dataset", f"'{name}' is not declared under datasets")
     vocab_size = params.as_int(cfg.get("vocab_size", 4096), "tokenizer.vocab_size", lo=300)
-    paths = [f"data/datasets/{n}.parquet" for n in names]
-    for path in paths:
-        if not Path(path).exists():
-            raise FileNotFoundError(f"{path}: dataset file missing (run its generate stage)")
-
-    def texts():
-        for path in paths:
-            yield from pq.read_table(path, columns=["text"]).column("text").to_pylist()
-
-    style = (p.get("task") or {}).get("names", "natural")
-    tok = tokenizer.train(texts(), vocab_size=vocab_size, style=style)
+    path = Path(f"data/datasets/{name}.parquet")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: dataset file missing (run generate@{name})")
+    texts = pq.read_table(path, columns=["text"]).column("text").to_pylist()
+    task = p.get("task") or {}
+    style = task.get("names", "natural")
+    # numbers the task can print: 0..modulus-1 with modular arithmetic, else 0..1000
+    max_number = int(task["modulus"]) - 1 if task.get("modulus") else 1000
+    tok = tokenizer.train(texts, vocab_size=vocab_size, style=style, max_number=max_number)
     tokenizer.save(tok, "data/tokenizer/tokenizer.json")
-    print(f"tokenizer: {tok.get_vocab_size()} tokens (requested {vocab_size})")
+    print(f"tokenizer: {tok.get_vocab_size()} tokens (requested {vocab_size}), names={style}")
 
 
 if __name__ == "__main__":

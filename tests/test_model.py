@@ -81,3 +81,17 @@ def test_bad_model_params(entry, key):
     with pytest.raises(ParamsError) as err:
         M.config_from_params(entry, 100)
     assert str(err.value).startswith(key)
+
+
+def test_untied_embeddings_save_and_load_into_transformers(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    cfg = M.ModelConfig(vocab_size=300, n_layer=1, d_model=32, n_head=2, n_kv_head=1, d_ff=64, tie_embeddings=False)
+    m = make(cfg)
+    assert m.lm_head.weight.data_ptr() != m.model.embed_tokens.weight.data_ptr()
+    assert sum(p.numel() for p in m.parameters()) == cfg.n_params()
+    M.save(m, tmp_path / "ck")
+    hf = transformers.Qwen2ForCausalLM.from_pretrained(tmp_path / "ck").eval()
+    idx = torch.randint(0, 300, (2, 12))
+    with torch.no_grad():
+        assert torch.allclose(m(idx), hf(idx).logits, atol=1e-4)
+        assert torch.equal(M.load(tmp_path / "ck")(idx), m(idx))

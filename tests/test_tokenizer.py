@@ -35,8 +35,13 @@ def test_specials_and_saturation(tok, tmp_path):
     assert T.load(path).get_vocab_size() == tok.get_vocab_size()
 
 
-def test_compact_names_are_one_token(tok):
-    assert len(tok.encode(" adult_otter in harbor_zoo").ids) == 3
+def test_name_styles_are_one_token_per_word():
+    compact = T.train([], style="compact", max_number=22)
+    assert len(compact.encode(" adult_otter in harbor_zoo").ids) == 3
+    assert len(compact.encode(" 22").ids) == 1 and len(compact.encode(" 23").ids) == 2
+    fused = T.train([], style="fused")
+    assert len(fused.encode(" adult_otter_in_harbor_zoo").ids) == 1
+    assert compact.get_vocab_size() < T.train([]).get_vocab_size()
 
 
 @settings(max_examples=200, deadline=None)

@@ -31,6 +31,7 @@ class ModelConfig:
     max_seq_len: int = 512
     rope_theta: float = 10000.0
     rms_eps: float = 1e-6
+    tie_embeddings: bool = True  # paper: tied; untied avoids number-embedding collapse at tiny scale
 
     @property
     def head_dim(self) -> int:
@@ -43,7 +44,8 @@ class ModelConfig:
         mlp = 3 * d * f
         per_layer = attn + mlp + 2 * d
         body = self.n_layer * per_layer + d
-        return body + (self.vocab_size * d if embedding else 0)
+        emb = self.vocab_size * d * (1 if self.tie_embeddings else 2)
+        return body + (emb if embedding else 0)
 
     def to_hf(self, bos: int, eos: int, pad: int) -> dict:
         return {
@@ -60,7 +62,7 @@ class ModelConfig:
             "rope_theta": self.rope_theta,
             "rms_norm_eps": self.rms_eps,
             "hidden_act": "silu",
-            "tie_word_embeddings": True,
+            "tie_word_embeddings": self.tie_embeddings,
             "use_sliding_window": False,
             "sliding_window": None,
             "max_window_layers": self.n_layer,
@@ -88,12 +90,15 @@ class ModelConfig:
             max_seq_len=cfg["max_position_embeddings"],
             rope_theta=cfg["rope_theta"],
             rms_eps=cfg["rms_norm_eps"],
+            tie_embeddings=cfg.get("tie_word_embeddings", True),
         )
 
 
 def config_from_params(d: dict, vocab_size: int, key: str = "model") -> ModelConfig:
     """Validate ``params.yaml: model`` (vocab size comes from the tokenizer)."""
-    check_keys(d, key, {"n_layer", "d_model", "n_head", "n_kv_head", "d_ff", "max_seq_len", "rope_theta"})
+    check_keys(
+        d, key, {"n_layer", "d_model", "n_head", "n_kv_head", "d_ff", "max_seq_len", "rope_theta", "tie_embeddings"}
+    )
     kw = {
         k: as_int(d[k], f"{key}.{k}", lo=1)
         for k in ("n_layer", "d_model", "n_head", "n_kv_head", "d_ff", "max_seq_len")
@@ -101,6 +106,9 @@ def config_from_params(d: dict, vocab_size: int, key: str = "model") -> ModelCon
     }
     if "rope_theta" in d:
         kw["rope_theta"] = as_float(d["rope_theta"], f"{key}.rope_theta", lo=1.0)
+    if "tie_embeddings" in d:
+        need(isinstance(d["tie_embeddings"], bool), f"{key}.tie_embeddings", "expected true or false")
+        kw["tie_embeddings"] = d["tie_embeddings"]
     cfg = ModelConfig(vocab_size=vocab_size, **kw)
     need(cfg.d_model % cfg.n_head == 0, f"{key}.n_head", f"d_model {cfg.d_model} is not divisible by it")
     need(cfg.n_head % cfg.n_kv_head == 0, f"{key}.n_kv_head", f"n_head {cfg.n_head} is not divisible by it")
@@ -217,7 +225,8 @@ class Qwen2(nn.Module):
         self.cfg = cfg
         self.model = Body(cfg)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
-        self.lm_head.weight = self.model.embed_tokens.weight  # tied
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
         self.apply(self._init)
         for name, p in self.named_parameters():  # scaled init of residual projections (GPT-2)
             if name.endswith(("o_proj.weight", "down_proj.weight")):
@@ -253,7 +262,8 @@ class Qwen2(nn.Module):
 
 def state_for_save(model: Qwen2) -> dict[str, torch.Tensor]:
     sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    sd.pop("lm_head.weight", None)  # tied: HF reads embed_tokens
+    if model.cfg.tie_embeddings:
+        sd.pop("lm_head.weight", None)  # tied: HF reads embed_tokens
     return sd
 
 
@@ -298,9 +308,10 @@ def load(directory: str | Path, device: str | torch.device = "cpu") -> Qwen2:
 def load_weights(model: Qwen2, path: str | Path) -> None:
     """Load weights, with an error that says which tensors do not match the model config."""
     sd = load_file(str(path))
-    own = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    tied = model.cfg.tie_embeddings
+    own = {k: v for k, v in model.state_dict().items() if not (tied and k == "lm_head.weight")}
     missing = sorted(set(own) - set(sd))
-    unexpected = sorted(set(sd) - set(own) - {"lm_head.weight"})
+    unexpected = sorted(set(sd) - set(own) - ({"lm_head.weight"} if tied else set()))
     bad = sorted(k for k in set(own) & set(sd) if own[k].shape != sd[k].shape)
     if missing or unexpected or bad:
         detail = "; ".join(
@@ -309,4 +320,6 @@ def load_weights(model: Qwen2, path: str | Path) -> None:
             if names
         )
         raise ValueError(f"{path}: checkpoint does not match the model config ({detail})")
-    model.load_state_dict({**sd, "lm_head.weight": sd["model.embed_tokens.weight"]}, strict=True)
+    if tied:
+        sd = {**sd, "lm_head.weight": sd["model.embed_tokens.weight"]}
+    model.load_state_dict(sd, strict=True)

@@ -34,7 +34,7 @@ PRETOKEN_PATTERN = r" ?[A-Za-z_]+| ?[0-9]{1,3}| ?[^ A-Za-z0-9_]| +"
 _PRE = re.compile(PRETOKEN_PATTERN)
 _SPECIAL_SPLIT = re.compile("(" + "|".join(re.escape(s) for s in SPECIALS) + ")")
 _GRAMMAR = (
-    "Define as so we don't know its value yet but will find it out later The number of the equals "
+    "Define as so in we don't know its value yet but will find it out later The number of the equals "
     "plus times sum and difference between exists is greater than What How many does have "
     "question difficult use equations to solve We know have through following steps Simplifying "
     "equation Move all terms one side Isolate term with Divide both sides by Solution Answer"
@@ -52,12 +52,12 @@ def count_tokens(text: str) -> int:
     return n
 
 
-def lexicon_lines(style: str = "natural") -> Iterator[str]:
-    """Every word the task can print, each number 0..1000 and each letter: a saturated vocabulary
-    covers them all, whatever mixture the training datasets hold."""
+def lexicon_lines(style: str = "natural", max_number: int = 1000) -> Iterator[str]:
+    """Every word the task can print in a name style, each number 0..max_number and each letter: a
+    saturated vocabulary covers them all, whatever mixture the training datasets hold."""
     yield " ".join(all_words(style))
     yield _GRAMMAR
-    yield " ".join(str(i) for i in range(1001))
+    yield " ".join(str(i) for i in range(max_number + 1))
     yield " ".join(f"{c} ({c}) {c}*x" for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
     yield "x = -x + 1 - 2 * 3 / 4 ; . , ? ="
 
@@ -74,7 +74,9 @@ def _new_tokenizer() -> Tokenizer:
     return tok
 
 
-def train(texts: Iterable[str], vocab_size: int = 4096, style: str = "natural") -> Tokenizer:
+def train(
+    texts: Iterable[str], vocab_size: int = 4096, style: str = "natural", max_number: int = 1000
+) -> Tokenizer:
     """Train on ``texts`` plus the lexicon sheet of a name style; deterministic for the same inputs."""
     tok = _new_tokenizer()
     trainer = trainers.BpeTrainer(
@@ -86,7 +88,7 @@ def train(texts: Iterable[str], vocab_size: int = 4096, style: str = "natural") 
     )
 
     def corpus() -> Iterator[str]:
-        yield from lexicon_lines(style)
+        yield from lexicon_lines(style, max_number)
         yield from texts
 
     tok.train_from_iterator(corpus(), trainer=trainer)

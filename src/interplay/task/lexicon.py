@@ -192,8 +192,10 @@ def all_words(style: str = "natural") -> list[str]:
     for ctx in CONTEXTS.values():
         for group in (*ctx.containers, *ctx.items, (ctx.total_label,)):
             for name in group:
-                words.update(name.split())  # questions and natural names
-                words.add(compact(name))  # questions in compact / fused style
+                if style == "natural":
+                    words.update(name.split())
+                else:
+                    words.add(compact(name))
         if style == "fused":
             for conts in ctx.containers:
                 for cont in conts:
