@@ -1,0 +1,103 @@
+"""Findings: verdicts follow the data (synthetic evaluations), figures are written, the report assembles."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from interplay import findings as F
+
+RANGES = {"id": [2, 3], "edge": [4, 5], "hard": [6, 7]}
+
+
+def fake_eval(rates: dict[int, float], n: int = 16, per_op: int = 20, seed: int = 0) -> pl.DataFrame:
+    """Per-problem counts drawn from a per-op success rate (problem ids shared across models)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for op, p in rates.items():
+        for i in range(per_op):
+            c = int(rng.binomial(n, p))
+            rows.append({"id": f"op{op}-{i}", "op": op, "context": "zoo", "n": n, "c_strict": c, "c_answer": c,
+                         "cat_correct": c, "cat_dependency": n - c, "cat_missing": 0, "cat_value": 0,
+                         "cat_answer": 0, "mean_len": 10.0, "n_truncated": 0})
+    return pl.DataFrame(rows)
+
+
+@pytest.fixture()
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports/eval").mkdir(parents=True)
+    return tmp_path
+
+
+def write(name, df):
+    df.write_parquet(f"reports/eval/{name}.parquet")
+
+
+def test_edge_finding_reproduced_when_edge_rl_lifts_edge(workdir):
+    write("base", fake_eval({2: 0.9, 3: 0.8, 4: 0.05, 5: 0.02, 6: 0.0, 7: 0.0}))
+    write("rl_id", fake_eval({2: 0.95, 3: 0.85, 4: 0.05, 5: 0.02, 6: 0.0, 7: 0.0}, seed=1))
+    write("rl_edge", fake_eval({2: 0.9, 3: 0.8, 4: 0.4, 5: 0.3, 6: 0.01, 7: 0.0}, seed=2))
+    cfg = {"base": "base", "rl": {"ID": "rl_id", "edge": "rl_edge"}, "edge_label": "edge", "id_label": "ID"}
+    f = F.edge_of_competence(cfg, RANGES, Path("figs"))
+    assert f.verdict == "reproduced" and f.metrics["d_edge"] > 0.2
+    assert (workdir / "figs/edge_passk.png").stat().st_size > 1000
+    md = F.as_markdown(f)
+    assert "Verdict: reproduced" in md and "figures/edge/edge_passk.png" in md
+
+
+def test_edge_finding_not_reproduced_without_gain(workdir):
+    rates = {2: 0.9, 3: 0.8, 4: 0.05, 5: 0.02, 6: 0.0, 7: 0.0}
+    write("base", fake_eval(rates))
+    write("rl_id", fake_eval(rates, seed=3))
+    write("rl_edge", fake_eval(rates, seed=4))
+    cfg = {"base": "base", "rl": {"ID": "rl_id", "edge": "rl_edge"}, "edge_label": "edge", "id_label": "ID"}
+    assert F.edge_of_competence(cfg, RANGES, Path("figs")).verdict == "not reproduced"
+
+
+def test_process_and_midrl_and_context(workdir):
+    write("out", fake_eval({2: 0.3, 3: 0.2, 4: 0.1, 5: 0.05, 6: 0.0, 7: 0.0}))
+    write("proc", fake_eval({2: 0.6, 3: 0.5, 4: 0.3, 5: 0.2, 6: 0.02, 7: 0.0}, seed=5))
+    f = F.process_rewards({"runs": {"outcome": "out", "0.2/0.8": "proc"}, "outcome_label": "outcome",
+                           "op_groups": [[2, 3, 4, 5], [6, 7]]}, RANGES, Path("figs"))
+    assert f.verdict == "reproduced" and len(f.tables) == 2
+    write("b0", fake_eval({2: 0.5, 3: 0.0, 4: 0.0}))
+    write("b10", fake_eval({2: 0.9, 3: 0.5, 4: 0.3}, seed=6))
+    f = F.context_seed({"rl": {"0%": "b0", "10%": "b10"}, "zero_label": "0%", "seeded_labels": ["10%"]},
+                       [3, 4], Path("figs"))
+    assert f.verdict == "reproduced"
+    write("rlonly", fake_eval({4: 0.3, 5: 0.2, 6: 0.0, 7: 0.0}))
+    write("mixed", fake_eval({4: 0.3, 5: 0.2, 6: 0.3, 7: 0.2}, seed=7))
+    f = F.mid_vs_rl({"runs": {"RL only": "rlonly", "beta 0.5": "mixed"}, "rl_only_label": "RL only"},
+                    RANGES, Path("figs"))
+    assert f.verdict == "reproduced"
+
+
+def test_missing_evaluation_is_named(workdir):
+    with pytest.raises(FileNotFoundError, match="evaluation 'ghost'"):
+        F.load_eval("ghost")
+
+
+def test_paired_difference_uses_shared_problems():
+    a = fake_eval({2: 0.5}, seed=1)
+    d, lo, hi = F.paired_diff(a, a, [2], 1)
+    assert d == 0.0 and lo == hi == 0.0
+
+
+def test_report_stage_assembles(workdir):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    (workdir / "params.yaml").write_text("findings:\n  edge: {}\n")
+    (workdir / "reports/findings").mkdir(parents=True)
+    f = F.Finding("edge", "Finding 1", "reproduced", "numbers", ["| a |\n|---|\n| 1 |"], ["x.png"], {})
+    (workdir / "reports/findings/edge.json").write_text(json.dumps(f.__dict__))
+    r = subprocess.run([sys.executable, str(root / "stages/report.py")], cwd=workdir, capture_output=True,
+                       text=True, env={**os.environ})
+    assert r.returncode == 0, r.stderr
+    text = (workdir / "reports/report.md").read_text()
+    assert "| Finding 1 | reproduced |" in text and "*Paper:*" in text
