@@ -109,9 +109,10 @@ def run(
     t0 = time.perf_counter()
     gen_tokens = [0]
 
-    def tick(n_tokens: int) -> None:
+    def tick(n_samples: int, n_tokens: int) -> None:
         gen_tokens[0] += n_tokens
-        bar.update(0)
+        bar.update(n_samples)
+        bar.set_postfix(tok_s=f"{gen_tokens[0] / max(time.perf_counter() - t0, 1e-9):,.0f}")
 
     outs = generate(
         model,
@@ -167,7 +168,6 @@ def run(
                 "gold_len": len(tok.encode(" " + rec["text"].split("<solution>", 1)[1]).ids),
             }
         )
-        bar.update(n)
     bar.close()
     seconds = time.perf_counter() - t0
     df = pl.DataFrame(rows)
@@ -257,4 +257,5 @@ def run_sharded(
     df = df.with_columns(mine["_row"].alias("_row"))
     parts = D.gather_objects(df, dd)
     out = pl.concat(parts, how="vertical_relaxed").sort("_row").drop("_row")
-    return out.with_columns(pl.col("eval_seconds").max(), pl.col("gen_tokens").sum())
+    gen = sum(int(part["gen_tokens"][0]) for part in parts if part.height)
+    return out.with_columns(pl.col("eval_seconds").max(), pl.lit(gen).alias("gen_tokens"))

@@ -115,7 +115,8 @@ def reward_curves(runs: Mapping[str, Path], path: str | Path, metric: str = "rew
     ax.set_xlabel("GRPO step")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     _save(fig, path)
 
 

@@ -1,7 +1,8 @@
 """Parameter profiles: small override files deep-merged onto params.yaml.
 
 ``python -m interplay.profile smoke`` writes ``params.yaml`` = base params + ``profiles/smoke.yaml``
-(a mapping merges key by key; any other value replaces). Used by the test suite in temporary copies,
+(a mapping merges key by key, except weight mappings and sizes, which replace; any other value
+replaces). Used by the test suite in temporary copies,
 and by users who want the tiny end-to-end run: ``python -m interplay.profile smoke && dvc repro``.
 """
 
@@ -17,11 +18,16 @@ import yaml
 from interplay.io import write_text
 
 
+# weight mappings and sizes are replaced whole: merging {"2": .5, "3": .5} with {"2-4": 1.0} would
+# leave weights that no longer sum to 1
+REPLACED = frozenset({"ops", "contexts", "modes", "components", "size", "splits", "ranges"})
+
+
 def merge(base: Any, over: Any) -> Any:
     if isinstance(base, dict) and isinstance(over, dict):
         out = copy.deepcopy(base)
         for k, v in over.items():
-            out[k] = merge(out[k], v) if k in out else copy.deepcopy(v)
+            out[k] = merge(out[k], v) if k in out and k not in REPLACED else copy.deepcopy(v)
         return out
     return copy.deepcopy(over)
 

@@ -189,7 +189,7 @@ def generate(
     problem_keys: Sequence[int] | None = None,
     batch_rows: int = 512,
     device: str | torch.device = "cpu",
-    on_chunk: Callable[[int], None] | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> list[Samples]:
     """n samples for each prompt. Problems are grouped by prompt length into chunks of about
     ``batch_rows`` rows; with n > batch_rows a problem's samples are split across chunks."""
@@ -226,7 +226,7 @@ def generate(
             for i, s in zip(idx, chunk):
                 results[i].append(s)
             if on_chunk is not None:
-                on_chunk(sum(len(t) for s in chunk for t in s.tokens))
+                on_chunk(sum(len(s.tokens) for s in chunk), sum(len(t) for s in chunk for t in s.tokens))
     return [
         Samples([t for s in rs for t in s.tokens], [b for s in rs for b in s.truncated]) for rs in results
     ]
