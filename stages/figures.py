@@ -1,4 +1,4 @@
-"""DVC stage ``figures@<finding>``: one finding's figures and tables -> reports/findings/<finding>.json.
+"""DVC stages ``figures_<finding>``: one finding's figures and tables -> reports/findings/<finding>.json.
 
 python stages/figures.py edge | context | midrl | process | ladder
 """
@@ -17,6 +17,22 @@ from interplay.runtime import run_stage
 FIG_DIR = Path("reports/figures")
 
 
+def check_declared(key: str, reads: list[str], dvc_yaml: Path = Path("dvc.yaml")) -> None:
+    """Every file this finding reads must be a dep of its stage, or DVC would not rerun it."""
+    import yaml
+
+    stage = f"figures_{key}"
+    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages") or {}
+    params.need(stage in stages, f"findings.{key}", f"{dvc_yaml} has no stage '{stage}'")
+    deps = set(stages[stage].get("deps") or [])
+    missing = [r for r in reads if r not in deps]
+    params.need(
+        not missing,
+        f"findings.{key}",
+        f"reads {', '.join(missing)}, not declared as deps of {dvc_yaml}:{stage}; add them there",
+    )
+
+
 def main(key: str) -> None:
     p = params.load()
     cfg = params.section(p, f"findings.{key}")
@@ -27,6 +43,12 @@ def main(key: str) -> None:
         params.need(
             name in evals, f"findings.{key}", f"'{label}' names '{name}', which is not an evaluate run"
         )
+    reads = [f"reports/eval/{n}.parquet" for n in named.values()]
+    if key == "edge":
+        reads += [f"reports/train/{n}/plots/metrics" for n in cfg["rl"].values()]
+    if key == "ladder":
+        reads = [f"reports/ladder/{cfg['run']}.parquet"]
+    check_declared(key, reads)
     fig_dir = FIG_DIR / key
     fig_dir.mkdir(parents=True, exist_ok=True)
     if key == "edge":

@@ -39,7 +39,7 @@ def main() -> None:
     for key in order:
         path = Path(f"reports/findings/{key}.json")
         if not path.exists():
-            raise FileNotFoundError(f"{path}: run figures@{key} first")
+            raise FileNotFoundError(f"{path}: run figures_{key} first")
         f = Finding(**json.loads(path.read_text()))
         loaded.append(f)
         parts.append(f"| {f.title} | {f.verdict} |")

@@ -50,19 +50,41 @@ def test_repro_builds_everything_then_is_a_noop(repo):
     for name in params["datasets"]:
         assert (repo / f"data/datasets/{name}.parquet").exists()
     assert (repo / "data/tokenizer/tokenizer.json").exists()
+    for key in params["findings"]:
+        assert (repo / f"reports/findings/{key}.json").exists()
+    assert "## Finding" in (repo / "reports/report.md").read_text()
+    assert sh("dvc status", repo).strip() == "Data and pipelines are up to date."
+
+
+def ran(out: str) -> set[str]:
+    return {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")}
+
+
+def test_editing_one_rl_run_reruns_only_its_branch(repo):
+    p = repo / "params.yaml"
+    params = yaml.safe_load(p.read_text())
+    params["rl"]["runs"]["rl_hard"]["lr"] = 3e-5
+    p.write_text(yaml.safe_dump(params, sort_keys=False))
+    out = sh("dvc repro", repo)
+    assert {"rl@rl_hard", "evaluate@rl_hard"} <= ran(out) <= {
+        "rl@rl_hard",
+        "evaluate@rl_hard",
+        "figures_edge",
+        "report",
+    }, out
     assert sh("dvc status", repo).strip() == "Data and pipelines are up to date."
 
 
 def test_editing_one_dataset_reruns_only_it(repo):
     p = repo / "params.yaml"
     params = yaml.safe_load(p.read_text())
-    params["datasets"]["rl_op9-12"]["size"]["problems"] = 20
+    params["datasets"]["rl_mixed"]["size"]["problems"] = 20
     p.write_text(yaml.safe_dump(params, sort_keys=False))
     out = sh("dvc status", repo)
     changed = {
         line.strip().rstrip(":") for line in out.splitlines() if line and not line.startswith(("\t", " "))
     }
-    assert changed == {"generate@rl_op9-12"}
+    assert changed == {"generate@rl_mixed"}
     params["datasets"]["pretrain"]["size"]["tokens"] = 31000
     p.write_text(yaml.safe_dump(params, sort_keys=False))
     sh("dvc repro generate@pretrain", repo)
@@ -70,5 +92,5 @@ def test_editing_one_dataset_reruns_only_it(repo):
     changed = {
         line.strip().rstrip(":") for line in out.splitlines() if line and not line.startswith(("\t", " "))
     }
-    assert "generate@rl_op9-12" in changed and "tokenizer" in changed
+    assert "generate@rl_mixed" in changed and "tokenizer" in changed
     assert not any(c.startswith("generate@eval") for c in changed)

@@ -94,18 +94,30 @@ def pack(docs: list[tuple[list[int], int]], seq_len: int) -> Blocks:
 
 
 def batch_tensors(blocks: Blocks, rows: np.ndarray, doc_mask: bool, device) -> dict[str, torch.Tensor]:
-    """Inputs, targets, loss mask, positions and (optionally) a block-diagonal causal mask."""
-    tok = torch.from_numpy(blocks.tokens[rows].astype(np.int64))
-    tgt = torch.roll(tok, -1, dims=1)
-    lm = torch.from_numpy(blocks.loss[rows])
-    lm[:, -1] = False
-    out = {"idx": tok, "targets": tgt, "loss_mask": lm}
+    """Inputs, targets, loss mask, positions and (optionally) a block-diagonal causal mask.
+
+    On CUDA the host tensors are pinned and copied asynchronously, and the (T x T) mask is built on
+    the device from the document ids instead of being copied; on CPU nothing is pinned or copied."""
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    host = {
+        "idx": torch.from_numpy(blocks.tokens[rows].astype(np.int64)),
+        "loss_mask": torch.from_numpy(blocks.loss[rows]),
+    }
     if doc_mask:
-        docs = torch.from_numpy(blocks.docs[rows].astype(np.int64))
-        pos = torch.from_numpy(blocks.positions[rows].astype(np.int64))
+        host["docs"] = torch.from_numpy(blocks.docs[rows].astype(np.int64))
+        host["positions"] = torch.from_numpy(blocks.positions[rows].astype(np.int64))
+    if cuda:
+        host = {k: v.pin_memory().to(device, non_blocking=True) for k, v in host.items()}
+    tok = host["idx"]
+    lm = host["loss_mask"].clone()
+    lm[:, -1] = False
+    out = {"idx": tok, "targets": torch.roll(tok, -1, dims=1), "loss_mask": lm}
+    if doc_mask:
+        docs = host["docs"]
         T = tok.shape[1]
-        causal = torch.ones(T, T, dtype=torch.bool).tril()
+        causal = torch.ones(T, T, dtype=torch.bool, device=docs.device).tril()
         same = docs.unsqueeze(2) == docs.unsqueeze(1)
-        out["positions"] = pos
+        out["positions"] = host["positions"]
         out["mask"] = (same & causal).unsqueeze(1)
-    return {k: v.to(device) for k, v in out.items()}
+    return out

@@ -27,7 +27,9 @@ from interplay import model as M
 from interplay.packing import Blocks, batch_tensors
 from interplay.params import as_choice, as_float, as_int, check_keys, need
 
-CPU_PEAK_FLOPS = 78e9  # this machine kind, 2 threads, fp32 FMA (cpu-scale.md)
+# fp32 peak per CPU thread: MKL sgemm 2048^3 reaches 183-191 GFLOP/s on 2 threads on this machine
+# (`python benchmarks/bench_model.py` prints it; cpu-scale.md's 78 GFLOP/s FMA loop undercounts it).
+CPU_PEAK_FLOPS_PER_THREAD = 95e9
 
 
 @dataclass(frozen=True)
@@ -291,7 +293,7 @@ def train(
         live.step = start
 
     fpt = flops_per_token(model_cfg, cfg.seq_len)
-    peak = peak_flops or (CPU_PEAK_FLOPS if device.type == "cpu" else 989e12)
+    peak = peak_flops or (CPU_PEAK_FLOPS_PER_THREAD * torch.get_num_threads() if device.type == "cpu" else 989e12)
     peak *= dd.world
     ladder = set(cfg.ladder_steps())
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()

@@ -1,0 +1,52 @@
+"""Profiles merge onto params.yaml and give valid settings (smoke for CI, paper for GPUs)."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from interplay import data
+from interplay import model as M
+from interplay.profile import apply, merge
+from interplay.rl import config_from_params as rl_config
+from interplay.task.spec import task_spec_from_params
+from interplay.train import config_from_params as train_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_merge_is_deep_and_copies():
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": 3}
+    out = merge(base, {"a": {"b": 2}, "e": 4})
+    assert out == {"a": {"b": 2, "c": [1, 2]}, "d": 3, "e": 4} and base["a"]["b"] == 1
+
+
+@pytest.mark.parametrize("profile", ["smoke", "paper"])
+def test_profile_params_are_valid(tmp_path, profile):
+    p = apply(profile, ROOT / "params.yaml", tmp_path / "params.yaml", ROOT / "profiles")
+    assert yaml.safe_load((tmp_path / "params.yaml").read_text()) == p
+    task_spec_from_params(p["task"])
+    for name, entry in p["datasets"].items():
+        data.dataset_spec(name, entry)
+    M.config_from_params(p["model"], 1000)
+    for name, entry in p["pretrain"].items():
+        train_config(entry, f"pretrain.{name}", p["train_defaults"])
+    for name, entry in p["rl"]["runs"].items():
+        rl_config({k: v for k, v in entry.items() if k != "budget"}, f"rl.runs.{name}", p["rl"]["defaults"])
+
+
+def test_paper_profile_has_paper_scale(tmp_path):
+    p = apply("paper", ROOT / "params.yaml", tmp_path / "params.yaml", ROOT / "profiles")
+    cfg = M.config_from_params(p["model"], 2200)
+    assert 100e6 < cfg.n_params() < 106e6  # paper: ~103.2M with a 2,200-token vocabulary
+    assert p["rl"]["defaults"]["prompts_per_step"] == 1024 and p["evaluate"]["defaults"]["samples"] == 128
+
+
+def test_unknown_profile(tmp_path):
+    with pytest.raises(SystemExit, match="profile 'nope' not found"):
+        apply("nope", ROOT / "params.yaml", tmp_path / "p.yaml", ROOT / "profiles")
+
+
+def test_weight_mappings_are_replaced_not_merged():
+    out = merge({"ds": {"ops": {"2": 0.5, "3": 0.5}, "split": "pre"}}, {"ds": {"ops": {"2-4": 1.0}}})
+    assert out == {"ds": {"ops": {"2-4": 1.0}, "split": "pre"}}
