@@ -58,15 +58,32 @@ def test_update_moves_probability_toward_positive_advantage():
     seqs = [([1, 2, 3], [4, 5, 6]), ([1, 2, 3], [7, 8, 9])]
 
     def lp(i):
-        ids, mask = rl._batch([seqs[i]], "cpu")
+        ids, mask, start = rl._batch([seqs[i]], "cpu")
         with torch.no_grad():
-            return float((rl.token_logprobs(m, ids)[0] * mask).sum())
+            return float((rl.token_logprobs(m, ids, start)[0] * mask).sum())
 
     before = [lp(0), lp(1)]
     stats = rl._update(m, m, ref, opt, seqs, [1.0, -1.0], cfg(kl_coef=0.001, mini_batches=1), "cpu")
     after = [lp(0), lp(1)]
     assert after[0] > before[0] and after[1] < before[1]
     assert stats["kl"] >= 0 and stats["entropy"] > 0
+
+
+def test_completion_logprobs_match_full_sequence_scoring():
+    torch.manual_seed(1)
+    m = M.Qwen2(
+        M.ModelConfig(vocab_size=30, n_layer=1, d_model=32, n_head=2, n_kv_head=1, d_ff=64, max_seq_len=32)
+    ).eval()
+    seqs = [([1, 2, 3, 4, 5], [6, 7]), ([1, 2, 3], [8, 9, 10, 11]), ([2, 2, 2, 2], [5])]
+    ids, mask, start = rl._batch(seqs, "cpu")
+    assert start == 2 and mask.shape == (3, ids.shape[1] - 1 - start)
+    with torch.no_grad():
+        sliced, ent = rl.token_logprobs(m, ids, start, with_entropy=True)
+        full = torch.log_softmax(m(ids[:, :-1]), -1).gather(-1, ids[:, 1:, None])[..., 0]
+    torch.testing.assert_close(sliced, full[:, start:], rtol=0, atol=1e-6)
+    assert ent.shape == sliced.shape and bool((ent > 0).all())
+    for i, (p, c) in enumerate(seqs):  # the mask covers exactly the completion targets
+        assert mask[i].nonzero().flatten().tolist() == [len(p) - 1 - start + t for t in range(len(c))]
 
 
 @pytest.fixture(scope="module")

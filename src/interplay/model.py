@@ -242,10 +242,15 @@ class Qwen2(nn.Module):
             nn.init.normal_(m.weight, 0.0, 0.02)
 
     def forward(
-        self, idx: torch.Tensor, positions: torch.Tensor | None = None, mask: torch.Tensor | None = None
+        self,
+        idx: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        logits_from: int = 0,
     ) -> torch.Tensor:
         """Logits for a batch (B, T). ``positions`` (B, T) and a boolean ``mask`` (B, 1, T, T)
-        describe packed documents; default: one causal document per row."""
+        describe packed documents; default: one causal document per row. ``logits_from`` skips the
+        LM head for the first positions (scoring completions after a prompt)."""
         T = idx.shape[1]
         if positions is None:
             positions = torch.arange(T, device=idx.device)
@@ -253,7 +258,7 @@ class Qwen2(nn.Module):
         x = self.model.embed_tokens(idx)
         for layer in self.model.layers:
             x = layer(x, cos, sin, mask)
-        return self.lm_head(self.model.norm(x))
+        return self.lm_head(self.model.norm(x[:, logits_from:]))
 
 
 # ---------------------------------------------------------------------------------------------

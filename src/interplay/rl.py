@@ -171,21 +171,25 @@ def advantages(rewards: np.ndarray, normalize_std: bool, eps: float = 1e-6) -> n
 # log-probs of completions
 
 
-def _batch(seqs: list[tuple[list[int], list[int]]], device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded prompt+completion ids and a mask over completion *targets* (B, T-1)."""
+def _batch(seqs: list[tuple[list[int], list[int]]], device) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Right-padded prompt+completion ids, a mask over completion *targets* and the first target
+    position any row scores: (B, T), (B, T - 1 - start), start."""
     T = max(len(p) + len(c) for p, c in seqs)
+    start = min(len(p) for p, _ in seqs) - 1
     ids = torch.full((len(seqs), T), PAD, dtype=torch.long)
     mask = torch.zeros(len(seqs), T - 1, dtype=torch.bool)
     for i, (p, c) in enumerate(seqs):
         ids[i, : len(p) + len(c)] = torch.tensor(p + c)
         mask[i, len(p) - 1 : len(p) + len(c) - 1] = True
-    return ids.to(device), mask.to(device)
+    return ids.to(device), mask[:, start:].to(device), start
 
 
-def token_logprobs(model: M.Qwen2, ids: torch.Tensor, with_entropy: bool = False):
-    logits = model(ids[:, :-1]).float()
+def token_logprobs(model: M.Qwen2, ids: torch.Tensor, start: int = 0, with_entropy: bool = False):
+    """Log-probs of ids[:, start + 1:] (and the entropy there): the LM head and the softmax run
+    only where a completion token can be (prompt positions are context, never scored)."""
+    logits = model(ids[:, :-1], logits_from=start).float()
     logp = F.log_softmax(logits, dim=-1)
-    lp = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    lp = logp.gather(-1, ids[:, start + 1 :].unsqueeze(-1)).squeeze(-1)
     if not with_entropy:
         return lp, None
     ent = -(logp.exp() * logp).sum(-1)
@@ -470,18 +474,20 @@ def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -
     policy.eval()
     old, refs = [], []
     with torch.no_grad():
-        for ch in chunks:
+        for j, ch in enumerate(chunks):
             if not ch:
                 old.append(None)
                 refs.append(None)
                 continue
-            ids, _ = _batch([seqs[i] for i in ch], device)
-            old.append(token_logprobs(policy, ids)[0])
-            refs.append(token_logprobs(ref, ids)[0] if ref is not None else None)
+            ids, _, start = _batch([seqs[i] for i in ch], device)
+            # the first mini-batch of the first epoch is scored before any update: its old
+            # log-probs are the live ones (detached), so no extra forward pass is needed
+            old.append(None if j == 0 else token_logprobs(policy, ids, start)[0])
+            refs.append(token_logprobs(ref, ids, start)[0] if ref is not None else None)
     policy.train()
     tot = torch.zeros(5, dtype=torch.float64)  # loss*tok, kl*tok, ent*tok, clipped, tokens
-    for _ in range(cfg.ppo_epochs):
-        for ch, old_lp, ref_lp in zip(chunks, old, refs):
+    for epoch in range(cfg.ppo_epochs):
+        for j, (ch, old_lp, ref_lp) in enumerate(zip(chunks, old, refs)):
             count = D.all_reduce_sum(
                 torch.tensor(float(sum(len(seqs[i][1]) for i in ch)), dtype=torch.float64), dd
             )
@@ -492,8 +498,12 @@ def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -
                     torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
                     opt.step()
                 continue
-            ids, mask = _batch([seqs[i] for i in ch], device)
-            lp, ent = token_logprobs(net, ids, with_entropy=True)
+            ids, mask, start = _batch([seqs[i] for i in ch], device)
+            lp, ent = token_logprobs(net, ids, start, with_entropy=True)
+            if old_lp is None:  # first mini-batch: rollout policy == current policy
+                old_lp = lp.detach()
+                if epoch == 0:
+                    old[j] = old_lp  # later epochs compare with the rollout policy, not the update
             a = adv_t[ch].unsqueeze(1)
             ratio = torch.exp(lp - old_lp)
             per_tok = -torch.minimum(ratio * a, ratio.clamp(1 - cfg.clip_eps, 1 + cfg.clip_eps) * a)
