@@ -101,3 +101,22 @@ def test_report_stage_assembles(workdir):
     assert r.returncode == 0, r.stderr
     text = (workdir / "reports/report.md").read_text()
     assert "| Finding 1 | reproduced |" in text and "*Paper:*" in text
+
+
+def test_report_needs_every_finding_unless_partial(workdir):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    (workdir / "params.yaml").write_text("findings:\n  edge: {}\n  process: {}\n")
+    (workdir / "reports/findings").mkdir(parents=True)
+    f = F.Finding("edge", "Finding 1", "reproduced", "numbers", [], [], {})
+    (workdir / "reports/findings/edge.json").write_text(json.dumps(f.__dict__))
+    cmd = [sys.executable, str(root / "stages/report.py")]
+    r = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    assert r.returncode != 0 and "reports/findings/process.json" in r.stderr
+    assert not (workdir / "reports/report.md").exists()
+    r = subprocess.run([*cmd, "--partial"], cwd=workdir, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = (workdir / "reports/report.md").read_text()
+    assert "| Finding 1 | reproduced |" in text and "findings.process | not computed yet" in text
