@@ -163,8 +163,8 @@ def main() -> None:
     )
     r = run(_train, args.threads, td["batch_size"], td["seq_len"], 8)
     print(
-        f"| training | {r['tok_s']:,.0f} tok/s | {r['flops_s'] / 1e9:.0f} GFLOP/s | MFU {r['flops_s'] / peak:.0%} "
-        f"of the measured peak | peak RSS {r['maxrss_mb']:,.0f} MB |"
+        f"| training | {r['tok_s']:,.0f} tok/s | {r['flops_s'] / 1e9:.0f} GFLOP/s | "
+        f"MFU {r['flops_s'] / peak:.0%} of the measured peak | peak RSS {r['maxrss_mb']:,.0f} MB |"
     )
     res = {}
     for kind in ("ours", "hf", "naive"):

@@ -20,9 +20,23 @@ def fake_eval(rates: dict[int, float], n: int = 16, per_op: int = 20, seed: int 
     for op, p in rates.items():
         for i in range(per_op):
             c = int(rng.binomial(n, p))
-            rows.append({"id": f"op{op}-{i}", "op": op, "context": "zoo", "n": n, "c_strict": c, "c_answer": c,
-                         "cat_correct": c, "cat_dependency": n - c, "cat_missing": 0, "cat_value": 0,
-                         "cat_answer": 0, "mean_len": 10.0, "n_truncated": 0})
+            rows.append(
+                {
+                    "id": f"op{op}-{i}",
+                    "op": op,
+                    "context": "zoo",
+                    "n": n,
+                    "c_strict": c,
+                    "c_answer": c,
+                    "cat_correct": c,
+                    "cat_dependency": n - c,
+                    "cat_missing": 0,
+                    "cat_value": 0,
+                    "cat_answer": 0,
+                    "mean_len": 10.0,
+                    "n_truncated": 0,
+                }
+            )
     return pl.DataFrame(rows)
 
 
@@ -61,18 +75,27 @@ def test_edge_finding_not_reproduced_without_gain(workdir):
 def test_process_and_midrl_and_context(workdir):
     write("out", fake_eval({2: 0.3, 3: 0.2, 4: 0.1, 5: 0.05, 6: 0.0, 7: 0.0}))
     write("proc", fake_eval({2: 0.6, 3: 0.5, 4: 0.3, 5: 0.2, 6: 0.02, 7: 0.0}, seed=5))
-    f = F.process_rewards({"runs": {"outcome": "out", "0.2/0.8": "proc"}, "outcome_label": "outcome",
-                           "op_groups": [[2, 3, 4, 5], [6, 7]]}, RANGES, Path("figs"))
+    f = F.process_rewards(
+        {
+            "runs": {"outcome": "out", "0.2/0.8": "proc"},
+            "outcome_label": "outcome",
+            "op_groups": [[2, 3, 4, 5], [6, 7]],
+        },
+        RANGES,
+        Path("figs"),
+    )
     assert f.verdict == "reproduced" and len(f.tables) == 2
     write("b0", fake_eval({2: 0.5, 3: 0.0, 4: 0.0}))
     write("b10", fake_eval({2: 0.9, 3: 0.5, 4: 0.3}, seed=6))
-    f = F.context_seed({"rl": {"0%": "b0", "10%": "b10"}, "zero_label": "0%", "seeded_labels": ["10%"]},
-                       [3, 4], Path("figs"))
+    f = F.context_seed(
+        {"rl": {"0%": "b0", "10%": "b10"}, "zero_label": "0%", "seeded_labels": ["10%"]}, [3, 4], Path("figs")
+    )
     assert f.verdict == "reproduced"
     write("rlonly", fake_eval({4: 0.3, 5: 0.2, 6: 0.0, 7: 0.0}))
     write("mixed", fake_eval({4: 0.3, 5: 0.2, 6: 0.3, 7: 0.2}, seed=7))
-    f = F.mid_vs_rl({"runs": {"RL only": "rlonly", "beta 0.5": "mixed"}, "rl_only_label": "RL only"},
-                    RANGES, Path("figs"))
+    f = F.mid_vs_rl(
+        {"runs": {"RL only": "rlonly", "beta 0.5": "mixed"}, "rl_only_label": "RL only"}, RANGES, Path("figs")
+    )
     assert f.verdict == "reproduced"
 
 
@@ -96,8 +119,13 @@ def test_report_stage_assembles(workdir):
     (workdir / "reports/findings").mkdir(parents=True)
     f = F.Finding("edge", "Finding 1", "reproduced", "numbers", ["| a |\n|---|\n| 1 |"], ["x.png"], {})
     (workdir / "reports/findings/edge.json").write_text(json.dumps(f.__dict__))
-    r = subprocess.run([sys.executable, str(root / "stages/report.py")], cwd=workdir, capture_output=True,
-                       text=True, env={**os.environ})
+    r = subprocess.run(
+        [sys.executable, str(root / "stages/report.py")],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+    )
     assert r.returncode == 0, r.stderr
     text = (workdir / "reports/report.md").read_text()
     assert "| Finding 1 | reproduced |" in text and "*Paper:*" in text

@@ -66,12 +66,16 @@ def test_editing_one_rl_run_reruns_only_its_branch(repo):
     params["rl"]["runs"]["rl_hard"]["lr"] = 3e-5
     p.write_text(yaml.safe_dump(params, sort_keys=False))
     out = sh("dvc repro", repo)
-    assert {"rl@rl_hard", "evaluate@rl_hard"} <= ran(out) <= {
-        "rl@rl_hard",
-        "evaluate@rl_hard",
-        "figures_edge",
-        "report",
-    }, out
+    assert (
+        {"rl@rl_hard", "evaluate@rl_hard"}
+        <= ran(out)
+        <= {
+            "rl@rl_hard",
+            "evaluate@rl_hard",
+            "figures_edge",
+            "report",
+        }
+    ), out
     assert sh("dvc status", repo).strip() == "Data and pipelines are up to date."
 
 

@@ -17,7 +17,6 @@ import yaml
 
 from interplay.io import write_text
 
-
 # weight mappings and sizes are replaced whole: merging {"2": .5, "3": .5} with {"2-4": 1.0} would
 # leave weights that no longer sum to 1
 REPLACED = frozenset({"ops", "contexts", "modes", "components", "size", "splits", "ranges"})
