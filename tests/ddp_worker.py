@@ -1,4 +1,4 @@
-"""Helper run by tests/test_dist.py under torchrun (2 gloo processes): train or evaluate a tiny setup."""
+"""Run by tests/test_dist.py under torchrun (2 gloo processes): train, GRPO or evaluate a tiny setup."""
 
 import json
 import sys
@@ -13,6 +13,32 @@ from interplay import model as M
 from interplay import packing
 from interplay import tokenizer as T
 from interplay.train import RunPaths, TrainConfig, train
+
+
+def text_reward_score(text, gold, answer, modulus=None):
+    """A stand-in verifier for the GRPO test: an untrained model never verifies, so reward a
+    property random completions differ in (an even number of characters) to get real advantages."""
+    from interplay.task.verify import Score
+
+    return Score(1, 0, 0, 0, 0, 1, len(text) % 2 == 0)
+
+
+def rl_config():
+    """The GRPO settings both the single-process and the 2-process run use (tests/test_dist.py)."""
+    from interplay.rl import RLConfig
+
+    return RLConfig(
+        dataset="x",
+        init="m",
+        steps=2,
+        prompts_per_step=4,
+        rollouts=3,
+        max_new_tokens=12,
+        lr=1e-2,
+        kl_coef=1e-3,
+        threads=1,
+        device="cpu",
+    )
 
 
 def main(kind: str, root: str, out: str) -> None:
@@ -49,6 +75,20 @@ def main(kind: str, root: str, out: str) -> None:
             mc,
             blocks,
             RunPaths(o / "out", o / "resume", o / "live", root_p / "tok.json"),
+            progress=False,
+        )
+    elif kind == "rl":
+        from interplay import rl
+
+        rl.score = text_reward_score
+        rows = pl.read_parquet(root_p / "eval.parquet").to_dicts()
+        o = Path(out)
+        rl.run(
+            rl_config(),
+            rl.make_pool(rows, tok, None),
+            tok,
+            root_p / "model",
+            rl.RunPaths(o / "out", o / "resume", o / "live", root_p / "tok.json"),
             progress=False,
         )
     else:

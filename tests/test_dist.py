@@ -118,6 +118,42 @@ def test_ddp_training_matches_single_process(setup, tmp_path):
     assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa)
 
 
+def test_ddp_grpo_matches_single_process(setup, tmp_path, monkeypatch):
+    """Rollouts are seeded per (problem, sample), so each rank samples exactly its share of the
+    single-process rollouts; the update is a global token-mean, so the weights agree."""
+    import ddp_worker
+    from interplay import rl
+
+    d, tok, _ = setup
+    monkeypatch.setattr(rl, "score", ddp_worker.text_reward_score)  # the worker does the same
+    rows = pl.read_parquet(d / "eval.parquet").to_dicts()
+    one = tmp_path / "single"
+    rl.run(
+        ddp_worker.rl_config(),
+        rl.make_pool(rows, tok, None),
+        tok,
+        d / "model",
+        rl.RunPaths(one / "out", one / "resume", one / "live", d / "tok.json"),
+        progress=False,
+    )
+    torchrun("rl", str(d), str(tmp_path / "ddp"), cwd=tmp_path)
+
+    def series(root, name):
+        rows = (root / f"live/plots/metrics/{name}.tsv").read_text().splitlines()[1:]
+        return [float(r.split("\t")[-1]) for r in rows]
+
+    for name in ("reward/mean", "rollout/mean_len", "policy/kl", "policy/loss"):
+        a, b = series(one, name), series(tmp_path / "ddp", name)
+        assert len(a) == len(b) == 2 and max(abs(x - y) for x, y in zip(a, b)) < 1e-5, name
+    assert 0 < series(one, "reward/mean")[0] < 1  # mixed rewards: non-zero advantages
+    assert series(one, "policy/kl")[1] > 0  # step 2 samples from an updated policy
+    wa = M.load(one / "out").state_dict()
+    wb = M.load(tmp_path / "ddp" / "out").state_dict()
+    w0 = M.load(d / "model").state_dict()
+    assert any(not torch.equal(wa[k], w0[k]) for k in wa)  # the update did move the weights
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa)
+
+
 def test_sharded_evaluation_equals_unsharded(setup, tmp_path):
     d, tok, _ = setup
     model = M.load(d / "model")
