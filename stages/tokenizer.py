@@ -13,7 +13,9 @@ def main() -> None:
     cfg = params.section(p, "tokenizer")
     params.check_keys(cfg, "tokenizer", {"dataset", "vocab_size"}, {"dataset"})
     name = cfg["dataset"]
-    params.need(name in (p.get("datasets") or {}), "tokenizer.dataset", f"'{name}' is not declared under datasets")
+    params.need(
+        name in (p.get("datasets") or {}), "tokenizer.dataset", f"'{name}' is not declared under datasets"
+    )
     vocab_size = params.as_int(cfg.get("vocab_size", 4096), "tokenizer.vocab_size", lo=300)
     path = Path(f"data/datasets/{name}.parquet")
     if not path.exists():

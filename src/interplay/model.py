@@ -97,7 +97,9 @@ class ModelConfig:
 def config_from_params(d: dict, vocab_size: int, key: str = "model") -> ModelConfig:
     """Validate ``params.yaml: model`` (vocab size comes from the tokenizer)."""
     check_keys(
-        d, key, {"n_layer", "d_model", "n_head", "n_kv_head", "d_ff", "max_seq_len", "rope_theta", "tie_embeddings"}
+        d,
+        key,
+        {"n_layer", "d_model", "n_head", "n_kv_head", "d_ff", "max_seq_len", "rope_theta", "tie_embeddings"},
     )
     kw = {
         k: as_int(d[k], f"{key}.{k}", lo=1)

@@ -293,7 +293,9 @@ def train(
         live.step = start
 
     fpt = flops_per_token(model_cfg, cfg.seq_len)
-    peak = peak_flops or (CPU_PEAK_FLOPS_PER_THREAD * torch.get_num_threads() if device.type == "cpu" else 989e12)
+    peak = peak_flops or (
+        CPU_PEAK_FLOPS_PER_THREAD * torch.get_num_threads() if device.type == "cpu" else 989e12
+    )
     peak *= dd.world
     ladder = set(cfg.ladder_steps())
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
