@@ -473,20 +473,21 @@ def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -
     adv_t = torch.tensor(advs, dtype=torch.float32, device=device)
     policy.eval()
     old, refs = [], []
+    batches = [_batch([seqs[i] for i in ch], device) if ch else None for ch in chunks]
     with torch.no_grad():
-        for j, ch in enumerate(chunks):
-            if not ch:
+        for j, b in enumerate(batches):
+            if b is None:
                 old.append(None)
                 refs.append(None)
                 continue
-            ids, _, start = _batch([seqs[i] for i in ch], device)
+            ids, _, start = b
             # the first mini-batch of the first epoch is scored before any update: its old
             # log-probs are the live ones (detached), so no extra forward pass is needed
             old.append(None if j == 0 else token_logprobs(policy, ids, start)[0])
             refs.append(token_logprobs(ref, ids, start)[0] if ref is not None else None)
     policy.train()
     tot = torch.zeros(5, dtype=torch.float64)  # loss*tok, kl*tok, ent*tok, clipped, tokens
-    for epoch in range(cfg.ppo_epochs):
+    for _ in range(cfg.ppo_epochs):
         for j, (ch, old_lp, ref_lp) in enumerate(zip(chunks, old, refs)):
             count = D.all_reduce_sum(
                 torch.tensor(float(sum(len(seqs[i][1]) for i in ch)), dtype=torch.float64), dd
@@ -498,12 +499,10 @@ def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -
                     torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
                     opt.step()
                 continue
-            ids, mask, start = _batch([seqs[i] for i in ch], device)
+            ids, mask, start = batches[j]
             lp, ent = token_logprobs(net, ids, start, with_entropy=True)
-            if old_lp is None:  # first mini-batch: rollout policy == current policy
-                old_lp = lp.detach()
-                if epoch == 0:
-                    old[j] = old_lp  # later epochs compare with the rollout policy, not the update
+            if old_lp is None:  # first mini-batch, first epoch: rollout policy == current policy;
+                old[j] = old_lp = lp.detach()  # kept for later epochs, which compare with it
             a = adv_t[ch].unsqueeze(1)
             ratio = torch.exp(lp - old_lp)
             per_tok = -torch.minimum(ratio * a, ratio.clamp(1 - cfg.clip_eps, 1 + cfg.clip_eps) * a)
