@@ -91,6 +91,10 @@ def test_process_and_midrl_and_context(workdir):
         {"rl": {"0%": "b0", "10%": "b10"}, "zero_label": "0%", "seeded_labels": ["10%"]}, [3, 4], Path("figs")
     )
     assert f.verdict == "reproduced"
+    per_op = f.tables[1]
+    assert "op 2 (not in verdict)" in per_op and "| op 3 |" in per_op
+    row_b0 = next(line for line in per_op.splitlines() if line.startswith("| 0% |"))
+    assert row_b0.split("|")[2].strip() != "0.0" and row_b0.split("|")[3].strip() == "0.0"
     write("rlonly", fake_eval({4: 0.3, 5: 0.2, 6: 0.0, 7: 0.0}))
     write("mixed", fake_eval({4: 0.3, 5: 0.2, 6: 0.3, 7: 0.2}, seed=7))
     f = F.mid_vs_rl(
