@@ -29,7 +29,7 @@ def _cfg(vocab: int | None = None):
     return M.config_from_params(p["model"], vocab), p
 
 
-def _train(q, threads: int, batch: int, seq: int, steps: int) -> None:
+def _train(q, threads: int, batch: int, seq: int, steps: int, compile_model: bool = False) -> None:
     import torch
     import torch.nn.functional as F
 
@@ -41,15 +41,17 @@ def _train(q, threads: int, batch: int, seq: int, steps: int) -> None:
     torch.manual_seed(0)
     m = M.Qwen2(cfg)
     opt = torch.optim.AdamW(m.parameters(), lr=1e-3, foreach=False)
+    fwd = torch.compile(m) if compile_model else m  # inductor: the first steps compile (warm-up)
     idx = torch.randint(0, cfg.vocab_size, (batch, seq))
     times = []
-    for i in range(steps + 2):
+    warmup = 4 if compile_model else 2
+    for i in range(steps + warmup):
         t = time.perf_counter()
-        loss = F.cross_entropy(m(idx).view(-1, cfg.vocab_size), idx.roll(-1, 1).view(-1))
+        loss = F.cross_entropy(fwd(idx).view(-1, cfg.vocab_size), idx.roll(-1, 1).view(-1))
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if i >= 2:
+        if i >= warmup:
             times.append(time.perf_counter() - t)
     tps = batch * seq / (sum(times) / len(times))
     q.put(
@@ -150,6 +152,7 @@ def main() -> None:
     ap.add_argument("--prompt-len", type=int, default=160)
     ap.add_argument("--new", type=int, default=128)
     ap.add_argument("--problems", type=int, default=4)
+    ap.add_argument("--compile", action="store_true", help="also time training under torch.compile")
     args = ap.parse_args()
     cfg, p = _cfg()
     td = p["train_defaults"]
@@ -166,6 +169,12 @@ def main() -> None:
         f"| training | {r['tok_s']:,.0f} tok/s | {r['flops_s'] / 1e9:.0f} GFLOP/s | "
         f"MFU {r['flops_s'] / peak:.0%} of the measured peak | peak RSS {r['maxrss_mb']:,.0f} MB |"
     )
+    if args.compile:
+        r = run(_train, args.threads, td["batch_size"], td["seq_len"], 8, True)
+        print(
+            f"| training, torch.compile | {r['tok_s']:,.0f} tok/s | {r['flops_s'] / 1e9:.0f} GFLOP/s | "
+            f"MFU {r['flops_s'] / peak:.0%} of the measured peak | peak RSS {r['maxrss_mb']:,.0f} MB |"
+        )
     res = {}
     for kind in ("ours", "hf", "naive"):
         res[kind] = run(

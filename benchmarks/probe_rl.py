@@ -1,0 +1,104 @@
+"""Probe an RL lever out of the DAG: one GRPO run from a built model, evaluated on a few ops, paired
+against an existing evaluation of the same problems.
+
+    python benchmarks/probe_rl.py NAME '{"dynamic_sampling": true, "max_refill": 4}' \
+        [--dataset rl_edge] [--init base] [--ops 5-8] [--against base rl_edge] [--threads 2]
+
+The run uses ``rl.defaults`` from params.yaml plus the JSON overrides, writes to /tmp/interplay-probe/NAME
+(never to data/ or reports/), evaluates with ``evaluate.defaults`` on the first ``problems_per_op``
+problems of each op of the ``eval`` dataset, and prints strict pass@1 / pass@n per op and the paired
+difference in the ``--edge`` ops against each ``--against`` evaluation (``reports/eval/<name>.parquet``).
+Nothing here is cached: a probe is for deciding which change is worth a ``dvc exp run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import yaml
+
+from interplay import evaluate as E
+from interplay import rl, tokenizer
+from interplay.passk import bootstrap_ci, pass_at_k_array
+from interplay.runtime import set_threads
+
+
+def _ops(s: str) -> list[int]:
+    lo, _, hi = s.partition("-")
+    return list(range(int(lo), int(hi or lo) + 1))
+
+
+def _pass(df: pl.DataFrame, k: int) -> np.ndarray:
+    return pass_at_k_array(df["n"].to_numpy(), df["c_strict"].to_numpy(), k)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("name")
+    ap.add_argument("overrides", help="JSON object merged over rl.defaults")
+    ap.add_argument("--dataset", default="rl_edge")
+    ap.add_argument("--init", default="base")
+    ap.add_argument("--ops", default="5-8", help="ops to evaluate")
+    ap.add_argument("--edge", default="6-8", help="ops of the paired comparison")
+    ap.add_argument("--against", nargs="*", default=["base"])
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    p = yaml.safe_load(Path("params.yaml").read_text())
+    entry = {"dataset": args.dataset, "init": args.init, **json.loads(args.overrides)}
+    entry["threads"] = args.threads
+    cfg = rl.config_from_params(entry, f"probe {args.name}", p["rl"]["defaults"])
+    set_threads(args.threads)
+    init = Path("data/models") / args.init
+    tok = tokenizer.load(init / "tokenizer.json")
+    cols = ["prompt", "gold", "answer", "op", "uid", "modulus"]
+    rows = pl.read_parquet(f"data/datasets/{cfg.dataset}.parquet", columns=cols).to_dicts()
+    pool = rl.make_pool(rows, tok, cfg.ops)
+    out = Path("/tmp/interplay-probe") / args.name
+    paths = rl.RunPaths(out / "model", out / "resume", out / "train", init / "tokenizer.json")
+    t = time.perf_counter()
+    summary = rl.run(cfg, pool, tok, init, paths, progress=False)
+    print(f"{args.name}: RL {time.perf_counter() - t:.0f} s, final reward {summary['final/reward/mean']:.3f}")
+
+    ecfg = dataclasses.replace(E.config_from_params(p["evaluate"]["defaults"]), threads=args.threads)
+    ops = _ops(args.ops)
+    probs = E.select_problems(pl.read_parquet("data/datasets/eval.parquet"), ecfg.problems_per_op)
+    probs = probs.filter(pl.col("op").is_in(ops))
+    device = E.tensor_device("cpu")
+    t = time.perf_counter()
+    df = E.run(E.load_model_for_eval(out / "model", device), tok, probs, ecfg, device, progress=False)
+    df.write_parquet(out / "eval.parquet")
+    print(f"{args.name}: evaluation {time.perf_counter() - t:.0f} s ({probs.height} problems)")
+
+    keys = df.select("uid")
+    edge = _ops(args.edge)
+    n = int(df["n"].min())
+    head = " | ".join(f"op {op} @1 / @{n}" for op in ops)
+    print(f"| model | {head} | edge @{n} - other | edge @1 - other |")
+    print("|---" * (len(ops) + 3) + "|")
+    mine = df.sort("uid").filter(pl.col("op").is_in(edge))
+    for other in [args.name, *args.against]:
+        o = df if other == args.name else pl.read_parquet(f"reports/eval/{other}.parquet")
+        o = o.join(keys, on="uid", how="semi").sort("uid")
+        cells = []
+        for op in ops:
+            sub = o.filter(pl.col("op") == op)
+            cells.append(f"{_pass(sub, 1).mean():.3f} / {_pass(sub, n).mean():.3f}")
+        diffs = []
+        if other != args.name:
+            oe = o.filter(pl.col("op").is_in(edge))
+            for k in (n, 1):
+                d = _pass(mine, k) - _pass(oe, k)
+                lo, hi = bootstrap_ci(d)
+                diffs.append(f"{100 * d.mean():+.1f} [{100 * lo:.1f}, {100 * hi:.1f}]")
+        print(f"| {other} | {' | '.join(cells)} | {' | '.join(diffs or ['', ''])} |")
+
+
+if __name__ == "__main__":
+    main()
