@@ -164,15 +164,12 @@ def main() -> None:
         f"fp32 peak (sgemm 2048^3): {peak / 1e9:.0f} GFLOP/s measured now; "
         f"{CPU_PEAK_FLOPS_PER_THREAD * args.threads / 1e9:.0f} GFLOP/s assumed by the trainer"
     )
-    r = run(_train, args.threads, td["batch_size"], td["seq_len"], 8)
-    print(
-        f"| training | {r['tok_s']:,.0f} tok/s | {r['flops_s'] / 1e9:.0f} GFLOP/s | "
-        f"MFU {r['flops_s'] / peak:.0%} of the measured peak | peak RSS {r['maxrss_mb']:,.0f} MB |"
-    )
-    if args.compile:
-        r = run(_train, args.threads, td["batch_size"], td["seq_len"], 8, True)
+    for label, compiled in (("training", False), ("training, torch.compile", True)):
+        if compiled and not args.compile:
+            continue
+        r = run(_train, args.threads, td["batch_size"], td["seq_len"], 8, compiled)
         print(
-            f"| training, torch.compile | {r['tok_s']:,.0f} tok/s | {r['flops_s'] / 1e9:.0f} GFLOP/s | "
+            f"| {label} | {r['tok_s']:,.0f} tok/s | {r['flops_s'] / 1e9:.0f} GFLOP/s | "
             f"MFU {r['flops_s'] / peak:.0%} of the measured peak | peak RSS {r['maxrss_mb']:,.0f} MB |"
         )
     res = {}

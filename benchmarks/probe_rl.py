@@ -25,13 +25,9 @@ import yaml
 
 from interplay import evaluate as E
 from interplay import rl, tokenizer
+from interplay.data import parse_ops
 from interplay.passk import bootstrap_ci, pass_at_k_array
 from interplay.runtime import set_threads
-
-
-def _ops(s: str) -> list[int]:
-    lo, _, hi = s.partition("-")
-    return list(range(int(lo), int(hi or lo) + 1))
 
 
 def _pass(df: pl.DataFrame, k: int) -> np.ndarray:
@@ -67,7 +63,7 @@ def main() -> None:
     print(f"{args.name}: RL {time.perf_counter() - t:.0f} s, final reward {summary['final/reward/mean']:.3f}")
 
     ecfg = dataclasses.replace(E.config_from_params(p["evaluate"]["defaults"]), threads=args.threads)
-    ops = _ops(args.ops)
+    ops = sorted(parse_ops(args.ops, "--ops"))
     probs = E.select_problems(pl.read_parquet("data/datasets/eval.parquet"), ecfg.problems_per_op)
     probs = probs.filter(pl.col("op").is_in(ops))
     device = E.tensor_device("cpu")
@@ -77,7 +73,7 @@ def main() -> None:
     print(f"{args.name}: evaluation {time.perf_counter() - t:.0f} s ({probs.height} problems)")
 
     keys = df.select("uid")
-    edge = _ops(args.edge)
+    edge = sorted(parse_ops(args.edge, "--edge"))
     n = int(df["n"].min())
     head = " | ".join(f"op {op} @1 / @{n}" for op in ops)
     print(f"| model | {head} | edge @{n} - other | edge @1 - other |")

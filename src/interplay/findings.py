@@ -152,12 +152,12 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
     summary = "; ".join(f"{lab} vs {zero}: {_ci(*d)} points pass@n on context B" for lab, d in diffs.items())
     # per op, every op evaluated: shows whether the seed is learned where it was seeded (ops outside
     # the finding's range, e.g. op 2) even when it does not transfer to the finding's ops
-    all_ops = sorted(set().union(*(set(df["op"].to_list()) for df in runs.values())))
-    shown = [op for op in all_ops if op <= max(ops)]
-    per_op = [
-        [label, *[_pct(value(df, [op], "n")[0]) if op in set(df["op"].to_list()) else "-" for op in shown]]
-        for label, df in runs.items()
-    ]
+    ops_of = {label: set(df["op"].to_list()) for label, df in runs.items()}
+    shown = [op for op in sorted(set().union(*ops_of.values())) if op <= max(ops)]
+    per_op = []
+    for label, df in runs.items():
+        cells = [_pct(per_problem(df, [op], "n")["v"].mean()) if op in ops_of[label] else "-" for op in shown]
+        per_op.append([label, *cells])
     header = ["B share", *[f"op {op}" + ("" if op in ops else " (not in verdict)") for op in shown]]
     return Finding(
         "context",
