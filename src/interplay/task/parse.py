@@ -11,7 +11,7 @@ import string
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from interplay.task.expr import evaluate
+from interplay.task.expr import MAX_DIGITS, evaluate
 from interplay.task.linear import Lin, X
 
 MAX_PARENTS = 64  # no gold node has more; keeps transitive parent unions bounded
@@ -75,36 +75,28 @@ def _bounded(s: frozenset[str]) -> frozenset[str]:
 def parse(text: str) -> Parsed:
     """Graph of a trace: one node per ``Define NAME as L;`` block, keyed by NAME."""
     out = Parsed(answer=extract_answer(text))
-    body = solution_text(text)
-    starts = []
-    pos = body.find("Define ")
-    while pos >= 0:
-        starts.append(pos)
-        pos = body.find("Define ", pos + 7)
     env: dict[str, Lin] = {}  # letter -> value
     origin: dict[str, frozenset[str]] = {}  # letter -> the names it stands for
-    for k, s in enumerate(starts):
-        block = body[s + 7 : starts[k + 1] if k + 1 < len(starts) else len(body)]
+    # "Define " cannot overlap itself, so split() cuts exactly at each occurrence, left to right
+    for block in solution_text(text).split("Define ")[1:]:
         _parse_block(block, env, origin, out)
     return out
 
 
-def _split_name(block: str) -> tuple[str, str, str] | None:
-    for sep in (" as ", " a "):
-        i = block.find(sep)
-        if i > 0:
-            rest = block[i + len(sep) :]
-            semi = rest.find(";")
-            letter = (rest[:semi] if semi >= 0 else rest).strip().rstrip(".").strip()
-            return block[:i].strip(), letter, rest[semi + 1 :] if semi >= 0 else ""
-    return None
-
-
 def _parse_block(block: str, env: dict[str, Lin], origin: dict[str, frozenset[str]], out: Parsed) -> None:
-    split = _split_name(block)
-    if split is None:
-        return
-    name, letter, body = split
+    # "NAME as L; clause; clause ..." (or the misspelt " a "): split off the name and the letter
+    i, sep = block.find(" as "), 4
+    if i <= 0:
+        i, sep = block.find(" a "), 3
+        if i <= 0:
+            return
+    name = block[:i].strip()
+    rest = block[i + sep :]
+    semi = rest.find(";")
+    if semi >= 0:
+        letter, body = rest[:semi].strip().rstrip(".").strip(), rest[semi + 1 :]
+    else:
+        letter, body = rest.strip().rstrip(".").strip(), ""
     is_letter = letter in _ASCII_LETTERS
     if is_letter and letter in "xX":
         env[letter] = X  # the unknown of a reverse-mode problem, unless a clause binds it
@@ -112,9 +104,9 @@ def _parse_block(block: str, env: dict[str, Lin], origin: dict[str, frozenset[st
     node_parents: frozenset[str] = frozenset()
     bound = False
     for clause in body.split(";"):
-        parts = clause.strip().rstrip(".").split("=")
-        if len(parts) < 2:
+        if "=" not in clause:
             continue
+        parts = clause.strip().rstrip(".").split("=")
         lhs = parts[0].strip()
         if lhs[:3] == "so ":
             lhs = lhs[3:].lstrip()
@@ -127,6 +119,10 @@ def _parse_block(block: str, env: dict[str, Lin], origin: dict[str, frozenset[st
                 parents = got if not parents else _bounded(parents | got)
         value = None
         for term in reversed(parts[1:]):
+            bare = term.strip()
+            if bare.isdigit() and bare.isascii() and len(bare) <= MAX_DIGITS:  # evaluate's fast path
+                value = Lin(0, int(bare))
+                break
             value = evaluate(term, env)
             if value is not None:
                 break

@@ -1,0 +1,116 @@
+"""The learnability lever table from `dvc exp` experiments (issue: learnability at CPU scale).
+
+Each lever is one experiment that re-trains and re-evaluates the base model with one change, e.g.
+
+    C="-S pretrain.base.tokens=6000000 -S train_defaults.threads=1 -S evaluate.defaults.threads=1"
+    dvc exp run --queue evaluate@base --name lv-control $C
+    dvc exp run --queue evaluate@base --name lv-tied $C -S model.tie_embeddings=true
+    dvc queue start -j 2          # two 1-thread jobs side by side
+
+and this script reads every named experiment's evaluation and params straight from its Git ref
+(`refs/exps/.../<name>`; nothing is applied to the workspace) and writes a Markdown table of strict
+pass@k per op with bootstrap intervals and each lever's difference to the control:
+
+    python benchmarks/lever_table.py lv-control lv-tied ... [--run base] [--ops 2-8] \
+        [--out reports/levers.md]
+
+The first name is the control. The workspace's own evaluation can be added as `workspace`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import polars as pl
+import yaml
+
+from interplay import levers
+from interplay.data import parse_ops
+from interplay.model import config_from_params
+from interplay.train import flops_per_token
+
+
+def _git(*args: str) -> bytes:
+    return subprocess.run(["git", *args], check=True, capture_output=True).stdout
+
+
+def exp_refs() -> dict[str, str]:
+    """Experiment name -> its Git ref (the newest, if a name was run twice)."""
+    out = _git("for-each-ref", "--sort=committerdate", "--format=%(refname)", "refs/exps")
+    refs: dict[str, str] = {}
+    for ref in out.decode().split():
+        name = ref.rsplit("/", 1)[-1]
+        if ref.startswith("refs/exps/celery"):
+            continue
+        refs[name] = ref
+    return refs
+
+
+def read(ref: str | None, path: str) -> bytes:
+    if ref is None:  # the workspace
+        return Path(path).read_bytes()
+    return _git("show", f"{ref}:{path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("names", nargs="+", help="experiment names; the first is the control")
+    ap.add_argument("--run", default="base", help="the pretrain/evaluate run the experiments changed")
+    ap.add_argument("--ops", default="2-8")
+    ap.add_argument("--groups", default="ID=2-5,edge=6-8")
+    ap.add_argument("--out", default="reports/levers.md")
+    args = ap.parse_args()
+
+    refs = exp_refs()
+    missing = [n for n in args.names if n != "workspace" and n not in refs]
+    if missing:
+        raise SystemExit(f"no experiment named {missing} (known: {sorted(refs)})")
+    vocab = len(json.loads(Path("data/tokenizer/tokenizer.json").read_text())["model"]["vocab"])
+    evals, params, info = {}, {}, {}
+    for name in args.names:
+        ref = None if name == "workspace" else refs[name]
+        evals[name] = pl.read_parquet(io.BytesIO(read(ref, f"reports/eval/{args.run}.parquet")))
+        params[name] = yaml.safe_load(read(ref, "params.yaml"))
+        train = json.loads(read(ref, f"reports/train/{args.run}/metrics.json"))
+        cfg = config_from_params(params[name]["model"], vocab)
+        seq = params[name]["train_defaults"]["seq_len"]
+        info[name] = {
+            "tokens": train["tokens"],
+            "flops": flops_per_token(cfg, seq) * train["tokens"],
+            "final_loss": train["final_loss"],
+            "tokens_per_s": train["tokens_per_s"],
+            "ref": ref or "workspace",
+        }
+    control = args.names[0]
+    changes = {n: levers.changed(params[n], params[control]) for n in args.names}
+    groups = {g.split("=")[0]: sorted(parse_ops(g.split("=")[1], "--groups")) for g in args.groups.split(",")}
+    md, data = levers.tables(evals, changes, control, sorted(parse_ops(args.ops, "--ops")), groups)
+
+    rows = [
+        "| variant | change | tokens | training FLOPs | final loss | tokens/s (1 thread, side by side) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n in args.names:
+        i = info[n]
+        rows.append(
+            f"| {n} | {levers.fmt_change(changes[n])} | {i['tokens'] / 1e6:.2f}M | {i['flops']:.2e} | "
+            f"{i['final_loss']:.3f} | {i['tokens_per_s']:,.0f} |"
+        )
+        data["variants"][n]["train"] = i
+    cmd = "python benchmarks/lever_table.py " + " ".join(args.names)
+    text = "\n".join(["<!-- written by: " + cmd + " -->", "", *rows, "", md])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+    out.with_suffix(".json").write_text(json.dumps(data, indent=1))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

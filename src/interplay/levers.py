@@ -1,0 +1,155 @@
+"""A lever table: evaluations of `dvc exp` variants against a control, per op, with intervals.
+
+Each variant is one evaluation (``reports/eval/<run>.parquet`` of an experiment) and the params it
+ran with. A cell is strict pass@k over the problems of one op with a bootstrap 95% interval over
+problems; a variant's difference to the control over a group of ops is a paired bootstrap when
+both evaluated the same problems (same content hashes ``uid``) and an unpaired one otherwise (a task
+lever such as the distractor density changes the problems themselves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from interplay.passk import bootstrap_ci, bootstrap_diff_ci, pass_at_k_array
+
+IGNORED = ("threads", "workers", "device")  # runtime settings: not levers
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def changed(params: Mapping[str, Any], control: Mapping[str, Any]) -> dict[str, Any]:
+    """The flattened keys whose value differs from the control's (runtime keys left out)."""
+    a, b = flatten(params), flatten(control)
+    keys = sorted(set(a) | set(b))
+    return {k: a.get(k) for k in keys if a.get(k) != b.get(k) and k.rsplit(".", 1)[-1] not in IGNORED}
+
+
+def per_problem(df: pl.DataFrame, ops: Sequence[int], k: int, col: str = "c_strict") -> pl.DataFrame:
+    sub = df.filter(pl.col("op").is_in(list(ops))).sort("id")
+    if sub.height and k > int(sub["n"].min()):
+        raise ValueError(f"k={k} exceeds the samples per problem (n={int(sub['n'].min())})")
+    v = pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), k)
+    return sub.select("id", "uid", pl.Series("v", v))
+
+
+def cell(df: pl.DataFrame, ops: Sequence[int], k: int) -> tuple[float, float, float]:
+    """Mean strict pass@k over the problems of ``ops`` with its bootstrap 95% interval."""
+    v = per_problem(df, ops, k)["v"].to_numpy()
+    if v.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    lo, hi = bootstrap_ci(v)
+    return float(v.mean()), lo, hi
+
+
+def unpaired_diff_ci(
+    a: np.ndarray, b: np.ndarray, reps: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Interval of mean(a) - mean(b) when a and b are different problems (each side resampled)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size == 0 or b.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    da = a[rng.integers(0, a.size, size=(reps, a.size))].mean(axis=1)
+    db = b[rng.integers(0, b.size, size=(reps, b.size))].mean(axis=1)
+    lo, hi = np.quantile(da - db, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+@dataclass(frozen=True)
+class Diff:
+    mean: float
+    lo: float
+    hi: float
+    paired: bool
+
+
+def diff(a: pl.DataFrame, b: pl.DataFrame, ops: Sequence[int], k: int) -> Diff:
+    """mean(a) - mean(b) over ``ops``: paired when both evaluated exactly the same problems (same
+    content hashes ``uid``; ids alone name dataset coordinates, not content)."""
+    pa, pb = per_problem(a, ops, k), per_problem(b, ops, k)
+    if pa.height and pa["uid"].to_list() == pb["uid"].to_list():
+        va, vb = pa["v"].to_numpy(), pb["v"].to_numpy()
+        lo, hi = bootstrap_diff_ci(va, vb)
+        return Diff(float((va - vb).mean()), lo, hi, True)
+    va, vb = pa["v"].to_numpy(), pb["v"].to_numpy()
+    if va.size == 0 or vb.size == 0:
+        return Diff(float("nan"), float("nan"), float("nan"), False)
+    lo, hi = unpaired_diff_ci(va, vb)
+    return Diff(float(va.mean() - vb.mean()), lo, hi, False)
+
+
+def _pct(x: float) -> str:
+    return "—" if x != x else f"{100 * x:.1f}"
+
+
+def _ci(m: float, lo: float, hi: float) -> str:
+    return f"{_pct(m)} [{_pct(lo)}, {_pct(hi)}]"
+
+
+def fmt_change(ch: Mapping[str, Any]) -> str:
+    return ", ".join(f"`{k}={v}`" for k, v in ch.items()) or "(control)"
+
+
+def tables(
+    evals: Mapping[str, pl.DataFrame],
+    changes: Mapping[str, Mapping[str, Any]],
+    control: str,
+    ops: Sequence[int],
+    groups: Mapping[str, Sequence[int]],
+    ks: Sequence[int] = (1, 32, 128),
+) -> tuple[str, dict[str, Any]]:
+    """Markdown (one per-op table per k, then group differences vs the control) and a JSON dict."""
+    if control not in evals:
+        raise KeyError(f"control '{control}' is not among the evaluations: {sorted(evals)}")
+    parts: list[str] = []
+    data: dict[str, Any] = {"control": control, "variants": {}}
+    for name in evals:
+        data["variants"][name] = {"changes": dict(changes.get(name, {})), "per_op": {}, "diff": {}}
+    for k in ks:
+        header = ["variant"] + [f"op {o}" for o in ops]
+        parts += [f"**strict pass@{k}** (%, 95% bootstrap interval over problems)", ""]
+        parts += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for name, df in evals.items():
+            row = [name]
+            for o in ops:
+                m, lo, hi = cell(df, [o], k)
+                row.append(_ci(m, lo, hi))
+                data["variants"][name]["per_op"][f"op{o}/pass@{k}"] = [m, lo, hi]
+            parts.append("| " + " | ".join(row) + " |")
+        parts.append("")
+    header = ["variant", "change"] + [f"{g} pass@{k} - control" for g in groups for k in (ks[0], ks[-1])]
+    parts += [
+        "**Difference to the control** (points; paired bootstrap when the problems are the same, "
+        "else unpaired, marked *)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for name, df in evals.items():
+        if name == control:
+            continue
+        row = [name, fmt_change(changes.get(name, {}))]
+        for g, g_ops in groups.items():
+            for k in (ks[0], ks[-1]):
+                d = diff(df, evals[control], g_ops, k)
+                row.append(_ci(d.mean, d.lo, d.hi) + ("" if d.paired else "*"))
+                data["variants"][name]["diff"][f"{g}/pass@{k}"] = [d.mean, d.lo, d.hi, d.paired]
+        parts.append("| " + " | ".join(row) + " |")
+    parts.append("")
+    return "\n".join(parts), data
