@@ -77,7 +77,7 @@ def evaluate(term: str, env: dict[str, Lin]) -> Lin | None:
     """Value of ``term`` with letters looked up in ``env``; ``None`` if it does not evaluate."""
     bare = term.strip()
     if bare.isdigit() and bare.isascii() and len(bare) <= MAX_DIGITS:  # fast path: a plain number
-        return Lin(0, int(bare))
+        return Lin.const(int(bare))
     toks = _tokens(term)
     if not toks:
         return None

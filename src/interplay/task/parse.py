@@ -18,6 +18,7 @@ MAX_PARENTS = 64  # no gold node has more; keeps transitive parent unions bounde
 _LETTER = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
 _ASCII_LETTERS = frozenset(string.ascii_letters)
 _NUMBER = re.compile(r"-?\d{1,12}(?!\d)")
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (the hot path's largest cost)
 
 
 class ParsedNode(NamedTuple):
@@ -113,15 +114,20 @@ def _parse_block(block: str, env: dict[str, Lin], origin: dict[str, frozenset[st
         if lhs not in _ASCII_LETTERS:
             continue
         parents: frozenset[str] = frozenset()
-        for m in _LETTER.findall(parts[1]):
-            got = origin.get(m)
-            if got:
-                parents = got if not parents else _bounded(parents | got)
+        if origin:
+            for m in _LETTER.findall(parts[1]):
+                got = origin.get(m)
+                if got:
+                    if parents:
+                        got = parents | got
+                        if len(got) > MAX_PARENTS:
+                            got = _bounded(got)
+                    parents = got
         value = None
         for term in reversed(parts[1:]):
             bare = term.strip()
             if bare.isdigit() and bare.isascii() and len(bare) <= MAX_DIGITS:  # evaluate's fast path
-                value = Lin(0, int(bare))
+                value = _new(Lin, (0, int(bare)))
                 break
             value = evaluate(term, env)
             if value is not None:
@@ -145,4 +151,4 @@ def _parse_block(block: str, env: dict[str, Lin], origin: dict[str, frozenset[st
             env[letter] = node_value
         else:
             env.pop(letter, None)
-    out.nodes[name] = ParsedNode(name, node_parents, node_value)
+    out.nodes[name] = _new(ParsedNode, (name, node_parents, node_value))

@@ -84,7 +84,7 @@ def score_parsed(
         dep += not dep_ok
         val += not val_ok
         perfect += dep_ok and val_ok
-    extra = sum(1 for n in pred.nodes if n not in names)
+    extra = len(pred.nodes.keys() - names)
     ok = pred.answer is not None and pred.answer == str(answer)
     return Score(len(gold), missing, extra, dep, val, perfect, ok)
 
