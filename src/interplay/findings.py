@@ -268,7 +268,8 @@ def ladder_figure(run: str, ranges: Mapping[str, list[int]], fig_dir: Path) -> F
     if not path.exists():
         raise FileNotFoundError(f"{path}: ladder of '{run}' has not been evaluated")
     df = pl.read_parquet(path)
-    groups = {**{r: o for r, o in ranges.items()}, **{f"op {op}": [op] for op in ranges.get("edge", [])}}
+    per_op = [*ranges.get("id", []), *ranges.get("edge", [])]
+    groups = {**{r: o for r, o in ranges.items()}, **{f"op {op}": [op] for op in per_op}}
     plots.ladder(df, groups, fig_dir / "ladder.png")
     last = df.filter(pl.col("step") == df["step"].max())
     rows = []

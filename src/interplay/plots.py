@@ -79,9 +79,10 @@ def per_op_lines(
 
 
 def ladder(df: pl.DataFrame, ops_groups: Mapping[str, Sequence[int]], path: str | Path) -> None:
-    """Fig. 9: strict pass@1 and pass@n per op group vs pre-training step."""
+    """Fig. 9: strict pass@1 and pass@n vs pre-training step, one line per op group ("op N" groups are
+    single ops, drawn thin; others are ranges, drawn thick and dashed)."""
     steps = sorted(set(df["step"].to_list()))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 3.8))
     for ax, which in zip(axes, ("1", "n")):
         for gname, ops in ops_groups.items():
             ys = []
@@ -94,11 +95,20 @@ def ladder(df: pl.DataFrame, ops_groups: Mapping[str, Sequence[int]], path: str 
                 ys.append(
                     100 * float(pass_at_k_array(sub["n"].to_numpy(), sub["c_strict"].to_numpy(), k).mean())
                 )
-            ax.plot(steps, ys, marker="o", ms=3, label=gname)
+            is_range = not gname.startswith("op ")  # a range: thick dashed; one op: thin solid
+            ax.plot(
+                steps,
+                ys,
+                marker="o",
+                ms=3,
+                label=gname,
+                lw=2.2 if is_range else 1.1,
+                ls="--" if is_range else "-",
+            )
         ax.set_xlabel("pre-training step")
         ax.set_ylabel(f"strict pass@{which} (%)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle("Performance ladder during pre-training")
     _save(fig, path)
 
