@@ -83,6 +83,7 @@ def main() -> None:
             "flops": flops_per_token(cfg, seq) * train["tokens"],
             "final_loss": train["final_loss"],
             "tokens_per_s": train["tokens_per_s"],
+            "threads": params[name]["train_defaults"]["threads"],
             "ref": ref or "workspace",
         }
     control = args.names[0]
@@ -91,14 +92,14 @@ def main() -> None:
     md, data = levers.tables(evals, changes, control, sorted(parse_ops(args.ops, "--ops")), groups)
 
     rows = [
-        "| variant | change | tokens | training FLOPs | final loss | tokens/s (1 thread, side by side) |",
-        "|---|---|---|---|---|---|",
+        "| variant | change | tokens | training FLOPs | final loss | threads | tokens/s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for n in args.names:
         i = info[n]
         rows.append(
             f"| {n} | {levers.fmt_change(changes[n])} | {i['tokens'] / 1e6:.2f}M | {i['flops']:.2e} | "
-            f"{i['final_loss']:.3f} | {i['tokens_per_s']:,.0f} |"
+            f"{i['final_loss']:.3f} | {i['threads']} | {i['tokens_per_s']:,.0f} |"
         )
         data["variants"][n]["train"] = i
     cmd = "python benchmarks/lever_table.py " + " ".join(args.names)

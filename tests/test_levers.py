@@ -58,6 +58,10 @@ def test_tables_name_every_variant_and_reject_an_unknown_control():
     changes = {"ctl": {}, "lever": {"model.d_model": 192}}
     md, data = levers.tables(evals, changes, "ctl", [2, 3], {"ID": [2, 3]}, ks=(1, 8))
     assert "| lever | `model.d_model=192` |" in md
+    assert (
+        levers.fmt_change({"m.tie": True, "t.mod": None, "t.r": [1, 4]})
+        == "`m.tie=true`, `t.mod=null`, `t.r=[1, 4]`"
+    )
     assert md.count("| ctl |") == 2  # one row per k; not in the difference table
     d = data["variants"]["lever"]["diff"]["ID/pass@1"]
     assert d[0] > 0 and d[3] is True

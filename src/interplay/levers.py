@@ -9,6 +9,7 @@ lever such as the distractor density changes the problems themselves).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,7 +104,10 @@ def _ci(m: float, lo: float, hi: float) -> str:
 
 
 def fmt_change(ch: Mapping[str, Any]) -> str:
-    return ", ".join(f"`{k}={v}`" for k, v in ch.items()) or "(control)"
+    """The changes as ``-S`` would spell them: `key=value` with YAML/JSON scalars (true, null, [1, 4])."""
+    return (
+        ", ".join(f"`{k}={v if isinstance(v, str) else json.dumps(v)}`" for k, v in ch.items()) or "(control)"
+    )
 
 
 def tables(
