@@ -20,8 +20,27 @@ def run_stage(main: Callable[..., Any], *args: Any) -> None:
         raise SystemExit(2) from None
 
 
+THREADS_ENV = "INTERPLAY_THREADS"
+
+
+def threads_override(n: int) -> int:
+    """``n``, or the ``INTERPLAY_THREADS`` environment variable when it is set.
+
+    The override lets two independent DAG branches run side by side as two 1-thread ``dvc repro``
+    processes without touching params.yaml (which would invalidate every stage). It is safe only where
+    the thread count does not change numerics: on this machine 1 and 2 threads give bit-identical
+    training gradients and sampled tokens (README, "Running branches side by side")."""
+    raw = os.environ.get(THREADS_ENV)
+    if raw is None or raw == "":
+        return n
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ParamsError(f"{THREADS_ENV}: expected a positive integer, got {raw!r}")
+    return int(raw)
+
+
 def set_threads(n: int) -> None:
     """Pin torch's intra-op threads (the biggest lever on a 2-core machine: see cpu-scale.md)."""
+    n = threads_override(n)
     os.environ.setdefault("OMP_NUM_THREADS", str(n))
     import torch
 
