@@ -106,10 +106,10 @@ def main() -> None:
     text = "\n".join(["<!-- written by: " + cmd + " -->", "", *rows, "", md])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
-    out.with_suffix(".json").write_text(json.dumps(data, indent=1))
+    for path, body in ((out, text), (out.with_suffix(".json"), json.dumps(data, indent=1))):
+        tmp = path.with_suffix(path.suffix + ".tmp")  # write, then rename: no partial file
+        tmp.write_text(body)
+        tmp.replace(path)
     print(text)
 
 
