@@ -29,11 +29,13 @@ def load_eval(name: str) -> pl.DataFrame:
     return pl.read_parquet(path)
 
 
-def per_problem(df: pl.DataFrame, ops: Sequence[int], k: int | str, col: str = "c_strict") -> pl.DataFrame:
-    """id -> pass@k for the problems with op in ``ops`` (k = "n": all samples)."""
+def per_problem(
+    df: pl.DataFrame, ops: Sequence[int], k: int | str, col: str = "c_strict", keys: Sequence[str] = ("id",)
+) -> pl.DataFrame:
+    """``keys`` -> pass@k for the problems with op in ``ops``, sorted by id (k = "n": all samples)."""
     sub = df.filter(pl.col("op").is_in(list(ops))).sort("id")
     kk = int(sub["n"].min()) if k == "n" else int(k)
-    return sub.select("id", pl.Series("v", pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), kk)))
+    return sub.select(*keys, pl.Series("v", pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), kk)))
 
 
 def value(df: pl.DataFrame, ops: Sequence[int], k: int | str) -> tuple[float, float, float]:
@@ -65,12 +67,12 @@ class Finding:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _pct(x: float) -> str:
+def pct(x: float) -> str:
     return "—" if x != x else f"{100 * x:.1f}"
 
 
-def _ci(m: float, lo: float, hi: float) -> str:
-    return f"{_pct(m)} [{_pct(lo)}, {_pct(hi)}]"
+def ci(m: float, lo: float, hi: float) -> str:
+    return f"{pct(m)} [{pct(lo)}, {pct(hi)}]"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -103,7 +105,7 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
         for rname, ops in ranges.items():
             for k in (1, "n"):
                 m, lo, hi = value(df, ops, k)
-                row.append(_ci(m, lo, hi))
+                row.append(ci(m, lo, hi))
                 metrics[f"{label}/{rname}/pass@{k}"] = m
         rows.append(row)
     header = ["model"] + [f"{r} pass@{k}" for r in ranges for k in (1, "n")]
@@ -112,11 +114,11 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
     d_id = paired_diff(runs[id_label], base, ranges["id"], "n")
     ok = _excludes_zero(d_edge[1], d_edge[2]) and not _excludes_zero(d_id[1], d_id[2])
     summary = (
-        f"RL on {edge_label}: OOD-edge pass@n {_ci(*d_edge)} points vs base; RL on {id_label}: ID pass@n "
-        f"{_ci(*d_id)} points vs base (paper: large edge gain; no ID pass@128 gain)."
+        f"RL on {edge_label}: OOD-edge pass@n {ci(*d_edge)} points vs base; RL on {id_label}: ID pass@n "
+        f"{ci(*d_id)} points vs base (paper: large edge gain; no ID pass@128 gain)."
     )
     diffs = [
-        [label, _ci(*paired_diff(df, base, ops, "n"))]
+        [label, ci(*paired_diff(df, base, ops, "n"))]
         for label, df in runs.items()
         for rname, ops in ranges.items()
         if rname == "edge"
@@ -144,19 +146,19 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
     rows, metrics = [], {}
     for label, df in runs.items():
         m = value(df, ops, "n")
-        rows.append([label, _ci(*m), _ci(*value(df, ops, 1))])
+        rows.append([label, ci(*m), ci(*value(df, ops, 1))])
         metrics[f"{label}/pass@n"] = m[0]
     zero, seeded = cfg["zero_label"], cfg["seeded_labels"]
     diffs = {lab: paired_diff(runs[lab], runs[zero], ops, "n") for lab in seeded}
     ok = all(_excludes_zero(d[1], d[2]) for d in diffs.values())
-    summary = "; ".join(f"{lab} vs {zero}: {_ci(*d)} points pass@n on context B" for lab, d in diffs.items())
+    summary = "; ".join(f"{lab} vs {zero}: {ci(*d)} points pass@n on context B" for lab, d in diffs.items())
     # per op, every op evaluated: shows whether the seed is learned where it was seeded (ops outside
     # the finding's range, e.g. op 2) even when it does not transfer to the finding's ops
     ops_of = {label: set(df["op"].to_list()) for label, df in runs.items()}
     shown = [op for op in sorted(set().union(*ops_of.values())) if op <= max(ops)]
     per_op = []
     for label, df in runs.items():
-        cells = [_pct(per_problem(df, [op], "n")["v"].mean()) if op in ops_of[label] else "-" for op in shown]
+        cells = [pct(per_problem(df, [op], "n")["v"].mean()) if op in ops_of[label] else "-" for op in shown]
         per_op.append([label, *cells])
     header = ["B share", *[f"op {op}" + ("" if op in ops else " (not in verdict)") for op in shown]]
     return Finding(
@@ -198,8 +200,8 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
         if label != rl_only and label != cfg.get("mid_only_label")
     }
     win = [lab for lab, d in best.items() if _excludes_zero(d[1], d[2])]
-    rows = [[lab, *[_pct(table[lab][c]) for c in table[lab]]] for lab in runs]
-    summary = "; ".join(f"{lab} vs {rl_only}: OOD-hard pass@n {_ci(*d)}" for lab, d in best.items())
+    rows = [[lab, *[pct(table[lab][c]) for c in table[lab]]] for lab in runs]
+    summary = "; ".join(f"{lab} vs {rl_only}: OOD-hard pass@n {ci(*d)}" for lab, d in best.items())
     return Finding(
         "midrl",
         "Finding 3: mid-training + RL vs RL alone at equal compute",
@@ -244,8 +246,8 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
     first = next(iter(groups.values()))
     diffs = {lab: paired_diff(df, runs[outcome], first, 1) for lab, df in runs.items() if lab != outcome}
     ok = any(_excludes_zero(d[1], d[2]) for d in diffs.values())
-    rows = [[lab, *[_pct(v) for v in table[lab].values()]] for lab in runs]
-    summary = "; ".join(f"{lab} vs {outcome}: pass@1 {_ci(*d)} points" for lab, d in diffs.items())
+    rows = [[lab, *[pct(v) for v in table[lab].values()]] for lab in runs]
+    summary = "; ".join(f"{lab} vs {outcome}: pass@1 {ci(*d)} points" for lab, d in diffs.items())
     return Finding(
         "process",
         "Finding 4: process-verified rewards vs outcome-only",
@@ -255,7 +257,7 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
             _table(["reward", *next(iter(table.values()))], rows),
             _table(
                 ["reward", *next(iter(shares.values()))],
-                [[lab, *[_pct(v) for v in s.values()]] for lab, s in shares.items()],
+                [[lab, *[pct(v) for v in s.values()]] for lab, s in shares.items()],
             ),
         ],
         ["process_bars.png", "process_errors.png"],
@@ -278,7 +280,7 @@ def ladder_figure(run: str, ranges: Mapping[str, list[int]], fig_dir: Path) -> F
         n = int(sub["n"].min())
         p1 = float(pass_at_k_array(sub["n"].to_numpy(), sub["c_strict"].to_numpy(), 1).mean())
         pn = float(pass_at_k_array(sub["n"].to_numpy(), sub["c_strict"].to_numpy(), n).mean())
-        rows.append([str(op), _pct(p1), _pct(pn)])
+        rows.append([str(op), pct(p1), pct(pn)])
     return Finding(
         "ladder",
         "The performance ladder during pre-training (Fig. 9)",

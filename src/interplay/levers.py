@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from interplay.passk import bootstrap_ci, bootstrap_diff_ci, pass_at_k_array
+from interplay.findings import ci, per_problem
+from interplay.passk import bootstrap_ci, bootstrap_diff_ci
 
 IGNORED = ("threads", "workers", "device")  # runtime settings: not levers
+_KEYS = ("id", "uid")  # uid (content hash) decides whether two evaluations can be paired
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -41,17 +43,9 @@ def changed(params: Mapping[str, Any], control: Mapping[str, Any]) -> dict[str, 
     return {k: a.get(k) for k in keys if a.get(k) != b.get(k) and k.rsplit(".", 1)[-1] not in IGNORED}
 
 
-def per_problem(df: pl.DataFrame, ops: Sequence[int], k: int, col: str = "c_strict") -> pl.DataFrame:
-    sub = df.filter(pl.col("op").is_in(list(ops))).sort("id")
-    if sub.height and k > int(sub["n"].min()):
-        raise ValueError(f"k={k} exceeds the samples per problem (n={int(sub['n'].min())})")
-    v = pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), k)
-    return sub.select("id", "uid", pl.Series("v", v))
-
-
 def cell(df: pl.DataFrame, ops: Sequence[int], k: int) -> tuple[float, float, float]:
     """Mean strict pass@k over the problems of ``ops`` with its bootstrap 95% interval."""
-    v = per_problem(df, ops, k)["v"].to_numpy()
+    v = per_problem(df, ops, k, keys=_KEYS)["v"].to_numpy()
     if v.size == 0:
         return float("nan"), float("nan"), float("nan")
     lo, hi = bootstrap_ci(v)
@@ -83,24 +77,15 @@ class Diff:
 def diff(a: pl.DataFrame, b: pl.DataFrame, ops: Sequence[int], k: int) -> Diff:
     """mean(a) - mean(b) over ``ops``: paired when both evaluated exactly the same problems (same
     content hashes ``uid``; ids alone name dataset coordinates, not content)."""
-    pa, pb = per_problem(a, ops, k), per_problem(b, ops, k)
+    pa, pb = per_problem(a, ops, k, keys=_KEYS), per_problem(b, ops, k, keys=_KEYS)
+    va, vb = pa["v"].to_numpy(), pb["v"].to_numpy()
     if pa.height and pa["uid"].to_list() == pb["uid"].to_list():
-        va, vb = pa["v"].to_numpy(), pb["v"].to_numpy()
         lo, hi = bootstrap_diff_ci(va, vb)
         return Diff(float((va - vb).mean()), lo, hi, True)
-    va, vb = pa["v"].to_numpy(), pb["v"].to_numpy()
     if va.size == 0 or vb.size == 0:
         return Diff(float("nan"), float("nan"), float("nan"), False)
     lo, hi = unpaired_diff_ci(va, vb)
     return Diff(float(va.mean() - vb.mean()), lo, hi, False)
-
-
-def _pct(x: float) -> str:
-    return "—" if x != x else f"{100 * x:.1f}"
-
-
-def _ci(m: float, lo: float, hi: float) -> str:
-    return f"{_pct(m)} [{_pct(lo)}, {_pct(hi)}]"
 
 
 def fmt_change(ch: Mapping[str, Any]) -> str:
@@ -133,7 +118,7 @@ def tables(
             row = [name]
             for o in ops:
                 m, lo, hi = cell(df, [o], k)
-                row.append(_ci(m, lo, hi))
+                row.append(ci(m, lo, hi))
                 data["variants"][name]["per_op"][f"op{o}/pass@{k}"] = [m, lo, hi]
             parts.append("| " + " | ".join(row) + " |")
         parts.append("")
@@ -152,7 +137,7 @@ def tables(
         for g, g_ops in groups.items():
             for k in (ks[0], ks[-1]):
                 d = diff(df, evals[control], g_ops, k)
-                row.append(_ci(d.mean, d.lo, d.hi) + ("" if d.paired else "*"))
+                row.append(ci(d.mean, d.lo, d.hi) + ("" if d.paired else "*"))
                 data["variants"][name]["diff"][f"{g}/pass@{k}"] = [d.mean, d.lo, d.hi, d.paired]
         parts.append("| " + " | ".join(row) + " |")
     parts.append("")
