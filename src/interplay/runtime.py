@@ -29,7 +29,7 @@ def threads_override(n: int) -> int:
     The override lets two independent DAG branches run side by side as two 1-thread ``dvc repro``
     processes without touching params.yaml (which would invalidate every stage). It is safe only where
     the thread count does not change numerics: on this machine 1 and 2 threads give bit-identical
-    training gradients and sampled tokens (README, "Running branches side by side")."""
+    training gradients and sampled tokens (README, "Threads without touching params")."""
     raw = os.environ.get(THREADS_ENV)
     if raw is None or raw == "":
         return n
