@@ -1,0 +1,282 @@
+"""``dvc repro`` in parallel lanes: independent stages run side by side as 1-thread jobs.
+
+On a 2-core machine two 1-thread stages get through more work than one 2-thread stage (README,
+"Two lanes"), and the thread count does not change any stage's numbers (``runtime.threads_override``).
+Two ``dvc repro <branch>`` processes cannot share a workspace (each locks the up-to-date upstream
+stages it walks, dvc#5795), so this runs each stage as its own ``dvc --wait-for-lock repro -s <stage>``
+(no upstream walk: it locks only the stage's own dependencies for reading and outputs for writing)
+and does the ordering itself:
+
+1. the DAG comes from DVC (``Repo.index.graph``), the stages that need running from
+   ``dvc status --json`` plus everything downstream of them (their inputs will change);
+2. a stage starts once every planned stage upstream of it has finished; among the ready ones the
+   one with the longest weighted path to the end of the DAG goes first (pre-training before RL);
+3. a failed stage stops its descendants; the others finish; the exit status is non-zero.
+
+The result is what ``dvc repro`` of the same targets gives: the same stages, the same ``dvc.lock``.
+``python -m interplay.lanes [targets ...] [-j 2] [--threads 1] [--dry]``; logs go to
+``.dvc/tmp/lanes/<stage>.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from interplay.runtime import THREADS_ENV
+
+# rough relative cost of a stage by its name before '@' (only the start order depends on it)
+WEIGHTS = {"pretrain": 10.0, "midtrain": 5.0, "ladder": 3.0, "rl": 4.0, "rl_calibrated": 4.0, "evaluate": 4.0}
+LOG_DIR = Path(".dvc/tmp/lanes")
+
+
+class LanesError(ValueError):
+    """Bad targets or options: raised before any stage runs."""
+
+
+def weight(stage: str) -> float:
+    return WEIGHTS.get(stage.split("@", 1)[0], 1.0)
+
+
+def select(
+    upstream: Mapping[str, Iterable[str]], changed: Iterable[str], targets: Iterable[str] = ()
+) -> dict[str, frozenset[str]]:
+    """The stages to run and, for each, the planned stages it waits for.
+
+    ``upstream`` maps every stage of the DAG to the stages whose outputs it reads. A stage runs when it
+    changed or anything upstream of it runs. ``targets`` (stage names, or a foreach group's name for all
+    of its stages) limit the plan to those stages and their ancestors, as ``dvc repro <targets>`` does."""
+    ups = {s: frozenset(u) for s, u in upstream.items()}
+    for s, u in ups.items():
+        missing = u - ups.keys()
+        if missing:
+            raise LanesError(f"stage {s!r} depends on unknown stages {sorted(missing)}")
+    scope = set(ups)
+    targets = list(targets)
+    if targets:
+        roots: set[str] = set()
+        for t in targets:
+            hit = {s for s in ups if s == t or s.split("@", 1)[0] == t}
+            if not hit:
+                raise LanesError(f"unknown stage {t!r} (known: {', '.join(sorted(ups))})")
+            roots |= hit
+        scope = set()
+        stack = list(roots)
+        while stack:
+            s = stack.pop()
+            if s not in scope:
+                scope.add(s)
+                stack.extend(ups[s])
+    changed = set(changed)
+    unknown = changed - ups.keys()
+    if unknown:
+        raise LanesError(f"dvc status names stages not in the DAG: {sorted(unknown)}")
+    planned: set[str] = set()
+    for s in topological(ups):
+        if s in scope and (s in changed or ups[s] & planned):
+            planned.add(s)
+    return {s: ups[s] & planned for s in topological(ups) if s in planned}
+
+
+def topological(upstream: Mapping[str, frozenset[str]]) -> list[str]:
+    """Stages in an order where each comes after everything it depends on (ties by name)."""
+    order: list[str] = []
+    done: set[str] = set()
+    visiting: set[str] = set()
+
+    def visit(s: str) -> None:
+        if s in done:
+            return
+        if s in visiting:
+            raise LanesError(f"cycle through stage {s!r}")
+        visiting.add(s)
+        for u in sorted(upstream[s]):
+            visit(u)
+        visiting.discard(s)
+        done.add(s)
+        order.append(s)
+
+    for s in sorted(upstream):
+        visit(s)
+    return order
+
+
+def priorities(plan: Mapping[str, frozenset[str]], cost: Callable[[str], float] = weight) -> dict[str, float]:
+    """Each stage's cost plus the costliest chain of planned stages downstream of it."""
+    down: dict[str, list[str]] = {s: [] for s in plan}
+    for s, ups in plan.items():
+        for u in ups:
+            down[u].append(s)
+    prio: dict[str, float] = {}
+    for s in reversed(list(plan)):  # plan is in topological order
+        prio[s] = cost(s) + max((prio[d] for d in down[s]), default=0.0)
+    return prio
+
+
+class Job(Protocol):
+    def poll(self) -> int | None: ...
+    def terminate(self) -> None: ...
+
+
+@dataclass
+class Outcome:
+    finished: list[str] = field(default_factory=list)
+    failed: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped
+
+
+def schedule(
+    plan: Mapping[str, frozenset[str]],
+    start: Callable[[str], Job],
+    lanes: int = 2,
+    poll_s: float = 1.0,
+    log: Callable[[str], None] = print,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    cost: Callable[[str], float] = weight,
+) -> Outcome:
+    """Run ``plan`` (stage -> planned upstream stages) with at most ``lanes`` jobs at a time."""
+    if lanes < 1:
+        raise LanesError(f"lanes: expected >= 1, got {lanes}")
+    prio = priorities(plan, cost)
+    waiting = dict(plan)
+    running: dict[str, tuple[Job, float]] = {}
+    out = Outcome()
+    done: set[str] = set()
+    t0 = clock()
+    try:
+        while waiting or running:
+            for s, (job, began) in list(running.items()):
+                rc = job.poll()
+                if rc is None:
+                    continue
+                del running[s]
+                out.seconds[s] = clock() - began
+                if rc == 0:
+                    done.add(s)
+                    out.finished.append(s)
+                    log(f"[{clock() - t0:7.0f}s] done   {s} ({out.seconds[s]:.0f} s)")
+                else:
+                    out.failed[s] = rc
+                    log(f"[{clock() - t0:7.0f}s] FAILED {s} (exit {rc}; log: {LOG_DIR / (s + '.log')})")
+            blocked = set(out.failed) | set(out.skipped)
+            for s, ups in list(waiting.items()):
+                if ups & blocked:
+                    del waiting[s]
+                    out.skipped.append(s)
+                    blocked.add(s)
+            ready = sorted((s for s, ups in waiting.items() if ups <= done), key=lambda s: (-prio[s], s))
+            for s in ready[: lanes - len(running)]:
+                del waiting[s]
+                log(f"[{clock() - t0:7.0f}s] start  {s}")
+                running[s] = (start(s), clock())
+            if running:
+                sleep(poll_s)
+    except BaseException:
+        for job, _ in running.values():
+            job.terminate()
+        raise
+    return out
+
+
+def dag(root: Path) -> dict[str, frozenset[str]]:
+    """Every stage of the repository's DAG -> the stages it reads outputs from (from DVC itself)."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        graph = repo.index.graph  # edges point from a stage to the stages it depends on
+        return {s.addressing: frozenset(u.addressing for u in graph.successors(s)) for s in graph.nodes}
+
+
+def changed(root: Path) -> set[str]:
+    """Stages ``dvc status`` reports as changed (a deleted output or an edited dependency)."""
+    res = subprocess.run(["dvc", "status", "--json"], cwd=root, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise LanesError(f"dvc status failed: {res.stderr.strip()}")
+    status = json.loads(res.stdout or "{}")
+    return {name.rsplit(":", 1)[-1] if name.startswith("dvc.yaml:") else name for name in status}
+
+
+class Process:
+    """One ``dvc repro -s <stage>`` job, its output in a log file, in its own process group."""
+
+    def __init__(self, stage: str, root: Path, threads: int, extra: list[str]):
+        (root / LOG_DIR).mkdir(parents=True, exist_ok=True)
+        self.log = open(root / LOG_DIR / f"{stage}.log", "w")  # noqa: SIM115 (closed in poll)
+        env = {**os.environ, THREADS_ENV: str(threads), "DVC_NO_ANALYTICS": "1"}
+        cmd = ["dvc", "--wait-for-lock", "repro", "-s", *extra, stage]
+        self.proc = subprocess.Popen(
+            cmd, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def poll(self) -> int | None:
+        rc = self.proc.poll()
+        if rc is not None and not self.log.closed:
+            self.log.close()
+        return rc
+
+    def terminate(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # stages checkpoint; a rerun resumes
+            self.proc.wait()
+        self.log.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m interplay.lanes", description=__doc__.split("\n\n")[0])
+    ap.add_argument("targets", nargs="*", help="stages or foreach groups (default: the whole DAG)")
+    ap.add_argument("-j", "--lanes", type=int, default=2, help="stages at a time (default 2)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help=f"torch threads per stage ({THREADS_ENV}); default: CPU cores // lanes, at least 1",
+    )
+    ap.add_argument("--dry", action="store_true", help="print the plan and exit")
+    ap.add_argument("--no-run-cache", action="store_true", help="passed on to dvc repro")
+    args = ap.parse_args(argv)
+    if args.lanes < 1:
+        ap.error(f"--lanes: expected >= 1, got {args.lanes}")
+    threads = args.threads if args.threads is not None else max(1, (os.cpu_count() or 1) // args.lanes)
+    if threads < 1:
+        ap.error(f"--threads: expected >= 1, got {threads}")
+    root = Path.cwd()
+    try:
+        plan = select(dag(root), changed(root), args.targets)
+    except LanesError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    prio = priorities(plan)
+    print(f"{len(plan)} stages to run, {args.lanes} lanes x {threads} thread(s)")
+    if args.dry:
+        for s in sorted(plan, key=lambda s: (-prio[s], s)):
+            print(f"  {s}  (after: {', '.join(sorted(plan[s])) or '-'})")
+        return 0
+    extra = ["--no-run-cache"] if args.no_run_cache else []
+    t0 = time.monotonic()
+    out = schedule(plan, lambda s: Process(s, root, threads, extra), lanes=args.lanes)
+    wall = time.monotonic() - t0
+    busy = sum(out.seconds.values())
+    print(f"{len(out.finished)} stages in {wall:.0f} s wall ({busy:.0f} s of stage time)")
+    if not out.ok:
+        print(f"failed: {sorted(out.failed)}; not started: {sorted(out.skipped)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,204 @@
+"""The lane scheduler: which stages it plans, the order it starts them, and a real two-lane DVC run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from interplay import lanes
+
+# a -> (b, c) -> d, plus an unrelated e; edges point upstream
+DAG = {"a": set(), "b": {"a"}, "c": {"a"}, "d": {"b", "c"}, "e": set()}
+
+
+def test_select_runs_changed_stages_and_everything_downstream():
+    assert lanes.select(DAG, {"b"}) == {"b": frozenset(), "d": frozenset({"b"})}
+    plan = lanes.select(DAG, {"a", "e"})
+    assert list(plan) == ["a", "b", "c", "d", "e"]  # topological
+    assert plan["d"] == {"b", "c"} and plan["b"] == {"a"}
+    assert lanes.select(DAG, set()) == {}
+
+
+def test_select_limits_to_targets_and_their_ancestors():
+    assert set(lanes.select(DAG, {"a", "e"}, ["b"])) == {"a", "b"}
+    assert set(lanes.select(DAG, {"a", "e"}, ["e"])) == {"e"}
+    grouped = {"gen@x": set(), "gen@y": set(), "train@x": {"gen@x"}}
+    assert set(lanes.select(grouped, set(grouped), ["gen"])) == {"gen@x", "gen@y"}  # a foreach group
+
+
+@pytest.mark.parametrize(
+    ("dag", "changed", "targets", "match"),
+    [
+        (DAG, set(), ["nope"], "unknown stage 'nope'"),
+        (DAG, {"zz"}, [], "not in the DAG"),
+        ({"a": {"b"}, "b": {"a"}}, {"a"}, [], "cycle"),
+        ({"a": {"ghost"}}, set(), [], "unknown stages"),
+    ],
+)
+def test_select_rejects_bad_input_by_name(dag, changed, targets, match):
+    with pytest.raises(lanes.LanesError, match=match):
+        lanes.select(dag, changed, targets)
+
+
+def test_priorities_follow_the_costliest_downstream_chain():
+    plan = lanes.select(DAG, {"a", "e"})
+    cost = {"a": 1, "b": 5, "c": 1, "d": 2, "e": 4}.__getitem__
+    prio = lanes.priorities(plan, cost)
+    assert prio == {"d": 2, "b": 7, "c": 3, "a": 8, "e": 4}
+
+
+class FakeJob:
+    """Finishes after ``ticks`` polls with ``rc``; records what ran at the same time."""
+
+    def __init__(self, name, world, ticks, rc):
+        self.name, self.world, self.ticks, self.rc = name, world, ticks, rc
+        world["running"].add(name)
+        world["peak"] = max(world["peak"], len(world["running"]))
+        world["started"].append((name, frozenset(world["finished"])))
+
+    def poll(self):
+        self.ticks -= 1
+        if self.ticks > 0:
+            return None
+        self.world["running"].discard(self.name)
+        self.world["finished"].add(self.name)
+        return self.rc
+
+    def terminate(self):
+        self.world["terminated"].append(self.name)
+
+
+def run_fake(plan, lanes_n, ticks=None, rcs=None):
+    world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": []}
+    ticks, rcs = ticks or {}, rcs or {}
+    out = lanes.schedule(
+        plan,
+        lambda s: FakeJob(s, world, ticks.get(s, 1), rcs.get(s, 0)),
+        lanes=lanes_n,
+        poll_s=0,
+        log=lambda _: None,
+        sleep=lambda _: None,
+    )
+    return out, world
+
+
+def test_schedule_respects_dependencies_and_the_lane_limit():
+    plan = lanes.select(DAG, {"a", "e"})
+    out, world = run_fake(plan, 2, ticks={"a": 3, "e": 1, "b": 2, "c": 4})
+    assert out.ok and sorted(out.finished) == ["a", "b", "c", "d", "e"]
+    assert world["peak"] == 2
+    for name, finished_before in world["started"]:
+        assert plan[name] <= finished_before, name
+    # highest priority first: a (chain a-b-d) starts before e
+    assert [s for s, _ in world["started"]][:2] == ["a", "e"]
+    out1, world1 = run_fake(plan, 1)
+    assert out1.ok and world1["peak"] == 1
+
+
+def test_a_failed_stage_stops_its_descendants_only():
+    plan = lanes.select(DAG, {"a", "e"})
+    out, world = run_fake(plan, 2, rcs={"b": 3})
+    assert out.failed == {"b": 3}
+    assert out.skipped == ["d"] and not out.ok
+    assert {"a", "c", "e"} <= set(out.finished)
+    assert "d" not in {s for s, _ in world["started"]}
+
+
+def test_interrupt_terminates_running_jobs():
+    world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": []}
+
+    def sleep(_):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        lanes.schedule(
+            {"a": frozenset(), "e": frozenset()},
+            lambda s: FakeJob(s, world, 5, 0),
+            lanes=2,
+            poll_s=0,
+            log=lambda _: None,
+            sleep=sleep,
+        )
+    assert sorted(world["terminated"]) == ["a", "e"]
+
+
+def _git_dvc_repo(root: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True, env=env)
+    subprocess.run(["dvc", "init", "-q"], cwd=root, check=True, env=env)
+    # b and c each wait (up to 20 s) for the other to have started: they finish only if they overlap
+    stage = textwrap.dedent("""\
+        import pathlib, sys, time
+        me, other, src = sys.argv[1:4]
+        pathlib.Path(f"started_{me}").write_text("")
+        t = time.time()
+        while not pathlib.Path(f"started_{other}").exists():
+            if time.time() - t > 20:
+                sys.exit(f"{other} never ran beside {me}")
+            time.sleep(0.05)
+        pathlib.Path(f"{me}.txt").write_text(pathlib.Path(src).read_text() + me)
+        """)
+    (root / "stage.py").write_text(stage)
+    (root / "params.yaml").write_text("c: 1\n")
+    py = sys.executable
+    join = "open('d.txt','w').write(open('b.txt').read() + open('c.txt').read())"
+    (root / "dvc.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "stages": {
+                    "a": {"cmd": f"{py} -c \"open('a.txt','w').write('a')\"", "outs": ["a.txt"]},
+                    "b": {
+                        "cmd": f"{py} stage.py b c a.txt",
+                        "deps": ["a.txt", "stage.py"],
+                        "outs": ["b.txt"],
+                    },
+                    "c": {
+                        "cmd": f"{py} stage.py c b a.txt",
+                        "deps": ["a.txt", "stage.py"],
+                        "params": ["c"],
+                        "outs": ["c.txt"],
+                    },
+                    "d": {
+                        "cmd": f'{py} -c "{join}"',
+                        "deps": ["b.txt", "c.txt"],
+                        "outs": ["d.txt"],
+                    },
+                }
+            }
+        )
+    )
+    return env
+
+
+def test_two_lanes_run_a_real_dvc_dag(tmp_path):
+    env = _git_dvc_repo(tmp_path)
+    lane = [sys.executable, "-m", "interplay.lanes"]
+    res = subprocess.run([*lane, "-j", "2"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (tmp_path / "d.txt").read_text() == "abac"
+    status = subprocess.run(
+        ["dvc", "status", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    )
+    assert status.stdout.strip() == "{}"
+    locked = yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]
+    assert set(locked) == {"a", "b", "c", "d"}
+    # a params edit plans exactly that stage and what lies downstream of it
+    (tmp_path / "params.yaml").write_text("c: 2\n")
+    dry = subprocess.run([*lane, "--dry"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    planned = [line.split()[0] for line in dry.stdout.splitlines() if line.startswith("  ")]
+    assert sorted(planned) == ["c", "d"]
+    bad = subprocess.run([*lane, "nope"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown stage 'nope'" in bad.stderr
