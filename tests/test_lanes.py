@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -51,6 +52,18 @@ def test_priorities_follow_the_costliest_downstream_chain():
     cost = {"a": 1, "b": 5, "c": 1, "d": 2, "e": 4}.__getitem__
     prio = lanes.priorities(plan, cost)
     assert prio == {"d": 2, "b": 7, "c": 3, "a": 8, "e": 4}
+
+
+def test_measured_seconds_replace_the_static_weights(tmp_path):
+    cost = lanes.measured_cost(tmp_path)  # nothing recorded yet
+    assert cost("pretrain@base") == lanes.WEIGHTS["pretrain"]
+    lanes.record_times(tmp_path, {"pretrain@base": 4600.04})
+    lanes.record_times(tmp_path, {"evaluate@base": 380.0})  # merges with the earlier run
+    cost = lanes.measured_cost(tmp_path)
+    assert cost("pretrain@base") == 4600.0 and cost("evaluate@base") == 380.0
+    assert cost("rl@x") == lanes.WEIGHTS["rl"]
+    (tmp_path / lanes.TIMES).write_text("not json")
+    assert lanes.measured_cost(tmp_path)("rl@x") == lanes.WEIGHTS["rl"]  # a bad file is ignored
 
 
 class FakeJob:
@@ -195,6 +208,8 @@ def test_two_lanes_run_a_real_dvc_dag(tmp_path):
     assert status.stdout.strip() == "{}"
     locked = yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]
     assert set(locked) == {"a", "b", "c", "d"}
+    seconds = json.loads((tmp_path / lanes.TIMES).read_text())
+    assert set(seconds) == {"a", "b", "c", "d"} and all(v > 0 for v in seconds.values())
     # a params edit plans exactly that stage and what lies downstream of it
     (tmp_path / "params.yaml").write_text("c: 2\n")
     dry = subprocess.run([*lane, "--dry"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)

@@ -34,9 +34,19 @@ from typing import Protocol
 
 from interplay.runtime import THREADS_ENV
 
-# rough relative cost of a stage by its name before '@' (only the start order depends on it)
-WEIGHTS = {"pretrain": 10.0, "midtrain": 5.0, "ladder": 3.0, "rl": 4.0, "rl_calibrated": 4.0, "evaluate": 4.0}
+# a stage's expected seconds as a 1-thread job on the default params (this machine), by the name before
+# '@', until a run has measured it (TIMES); only the order in which ready stages start depends on it
+WEIGHTS = {
+    "pretrain": 1500.0,
+    "midtrain": 300.0,
+    "ladder": 350.0,
+    "rl": 250.0,
+    "rl_calibrated": 250.0,
+    "evaluate": 450.0,
+    "generate": 30.0,
+}
 LOG_DIR = Path(".dvc/tmp/lanes")
+TIMES = LOG_DIR / "seconds.json"  # measured seconds per stage from earlier runs
 
 
 class LanesError(ValueError):
@@ -44,7 +54,33 @@ class LanesError(ValueError):
 
 
 def weight(stage: str) -> float:
-    return WEIGHTS.get(stage.split("@", 1)[0], 1.0)
+    return WEIGHTS.get(stage.split("@", 1)[0], 10.0)
+
+
+def measured_cost(root: Path) -> Callable[[str], float]:
+    """Seconds each stage took last time it ran in a lane (``TIMES``), else its ``weight``."""
+    try:
+        seen = json.loads((root / TIMES).read_text())
+    except (OSError, ValueError):
+        seen = {}
+    seen = (
+        {k: float(v) for k, v in seen.items() if isinstance(v, int | float)} if isinstance(seen, dict) else {}
+    )
+    return lambda s: seen.get(s, weight(s))
+
+
+def record_times(root: Path, seconds: Mapping[str, float]) -> None:
+    """Merge this run's stage seconds into ``TIMES`` (next run's priorities)."""
+    path = root / TIMES
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = {}
+    merged = {**(old if isinstance(old, dict) else {}), **{k: round(v, 1) for k, v in seconds.items()}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(merged, indent=1, sort_keys=True))
+    tmp.replace(path)
 
 
 def select(
@@ -236,6 +272,13 @@ class Process:
         self.log.close()
 
 
+def _ran(root: Path, stage: str) -> bool:
+    try:
+        return f"Running stage '{stage}'" in (root / LOG_DIR / f"{stage}.log").read_text()
+    except OSError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m interplay.lanes", description=__doc__.split("\n\n")[0])
     ap.add_argument("targets", nargs="*", help="stages or foreach groups (default: the whole DAG)")
@@ -260,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     except LanesError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    prio = priorities(plan)
+    cost = measured_cost(root)
+    prio = priorities(plan, cost)
     print(f"{len(plan)} stages to run, {args.lanes} lanes x {threads} thread(s)")
     if args.dry:
         for s in sorted(plan, key=lambda s: (-prio[s], s)):
@@ -268,8 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     extra = ["--no-run-cache"] if args.no_run_cache else []
     t0 = time.monotonic()
-    out = schedule(plan, lambda s: Process(s, root, threads, extra), lanes=args.lanes)
+    out = schedule(plan, lambda s: Process(s, root, threads, extra), lanes=args.lanes, cost=cost)
     wall = time.monotonic() - t0
+    # remember how long the stages that really ran took (not those DVC found unchanged and skipped)
+    ran = {s: t for s, t in out.seconds.items() if s in out.finished and _ran(root, s)}
+    record_times(root, ran)
     busy = sum(out.seconds.values())
     print(f"{len(out.finished)} stages in {wall:.0f} s wall ({busy:.0f} s of stage time)")
     if not out.ok:
