@@ -40,6 +40,27 @@ def test_cached_path_equals_full_recompute(model, temperature, top_p):
             assert got.truncated[j] == (3 not in ref)
 
 
+def test_dropping_finished_rows_changes_no_sample(model, monkeypatch):
+    from interplay import sampling
+
+    taken = []
+    real_take = sampling._take
+    monkeypatch.setattr(sampling, "_take", lambda *a: taken.append(a[2].shape) or real_take(*a))
+    n, steps, stops = 8, 24, [3, 4, 5, 6, 7]  # frequent stops: rows finish at many different steps
+    kw = dict(temperature=1.0, max_new_tokens=steps, stop_ids=stops, seed=4, problem_keys=KEYS, batch_rows=16)
+    never = generate(model, PROMPTS, n, shrink=0.0, **kw)
+    assert taken == []
+    eager = generate(model, PROMPTS, n, shrink=1.0, **kw)  # packs rows whenever one finishes
+    assert len(taken) > 4 and min(shape[1] for shape in taken) < n  # rows really left the batch
+    assert [s.tokens for s in eager] == [s.tokens for s in never]
+    assert [s.truncated for s in eager] == [s.truncated for s in never]
+    assert len({len(t) for s in eager for t in s.tokens}) > 3
+    for p, k, got in zip(PROMPTS, KEYS, eager):
+        for j in (0, n - 1):
+            us = [float(uniforms(4, torch.tensor([k]), n, t)[0, j]) for t in range(steps)]
+            assert got.tokens[j] == generate_reference(model, p, steps, us, 1.0, 1.0, stop_ids=stops)
+
+
 def test_batch_composition_does_not_change_samples(model):
     all_at_once = generate(
         model, PROMPTS, 5, temperature=1.0, max_new_tokens=20, seed=1, problem_keys=KEYS, batch_rows=20

@@ -3,8 +3,11 @@
 Rows are laid out as ``[P problems, n samples]``. A problem's prompt keys/values are computed once and
 shared by its n rows inside the attention matmul (no copies); generated keys/values live in a
 preallocated ``[P, n, kv_heads, max_new, head_dim]`` cache. A problem whose n rows have all stopped
-leaves the batch. Every random draw is a counter-based hash of (seed, problem key, sample index,
-step), so a sample does not depend on which other problems share its batch.
+leaves the batch; finished rows leave it too, once the most live rows any problem has left fits in
+``shrink`` of the current width (each problem's live rows are packed first, short problems padded
+with finished rows whose output is ignored). Every random draw is a counter-based hash of (seed,
+problem key, sample index, step), so a sample does not depend on which other problems or rows share
+its batch.
 """
 
 from __future__ import annotations
@@ -84,6 +87,13 @@ def _prefill(model: Qwen2, prompts: torch.Tensor, lengths: torch.Tensor):
     return model.lm_head(model.model.norm(last)), kvs
 
 
+def _take(cache: torch.Tensor, a: torch.Tensor, pos: torch.Tensor, t: int) -> torch.Tensor:
+    """Rows ``pos`` (A, m') of a (A, m, kv, T, hd) cache into a new buffer; only steps <= t are copied."""
+    new = cache.new_empty((pos.shape[0], pos.shape[1], *cache.shape[2:]))
+    new[:, :, :, : t + 1] = cache[:, :, :, : t + 1][a, pos]
+    return new
+
+
 @torch.no_grad()
 def _generate_chunk(
     model,
@@ -98,6 +108,7 @@ def _generate_chunk(
     stop_ids,
     seed,
     device,
+    shrink: float,
 ) -> list[Samples]:
     cfg = model.cfg
     P = len(prompts)
@@ -120,50 +131,66 @@ def _generate_chunk(
     active = torch.arange(P)  # problems still generating (indices into the chunk)
     logits = logits.unsqueeze(1).expand(P, n, -1)
     scale = 1.0 / math.sqrt(hd)
+    slot = torch.arange(n).expand(P, n)  # (A, m): the sample index each of a problem's m rows holds
+    m = n
+    ar = torch.arange(P).view(P, 1)
     for t in range(max_new_tokens):
         A = len(active)
-        u = uniforms(seed, keys_t[active], n, t, offset)
-        tok = sample_tokens(logits.reshape(A * n, -1), u.reshape(-1).to(logits.device), temperature, top_p)
-        tok = tok.view(A, n).cpu()
-        fresh = ~done[active]
-        out[active, :, t] = torch.where(fresh, tok, out[active, :, t])
-        done[active] |= fresh & torch.isin(tok, stop)
-        alive = ~done[active].all(dim=1)
+        u = uniforms(seed, keys_t[active], n, t, offset).gather(1, slot)  # (A, m)
+        tok = sample_tokens(logits.reshape(A * m, -1), u.reshape(-1).to(logits.device), temperature, top_p)
+        tok = tok.view(A, m).cpu()
+        rows = (active.view(A, 1), slot)
+        fresh = ~done[rows]  # rows kept only as padding hold finished samples: never fresh
+        out[(*rows, t)] = torch.where(fresh, tok, out[(*rows, t)])
+        done[rows] |= fresh & torch.isin(tok, stop)
+        alive_rows = ~done[rows]  # (A, m)
+        alive = alive_rows.any(dim=1)
         if t == max_new_tokens - 1 or not alive.any():
             break
         if not alive.all():  # drop finished problems from every cache
             keep = alive.nonzero().squeeze(1)
             active = active[keep]
             kd = keep.to(device)
-            tok = tok[keep]
+            tok, slot, alive_rows, logits = tok[keep], slot[keep], alive_rows[keep], logits[keep]
             prompt_kv = [(k.index_select(0, kd), v.index_select(0, kd)) for k, v in prompt_kv]
             gen_k = [g.index_select(0, kd) for g in gen_k]
             gen_v = [g.index_select(0, kd) for g in gen_v]
             pmask = pmask.index_select(0, kd)
             lengths_d = lengths_d.index_select(0, kd)
             A = len(active)
-        # one decoding step for all A*n rows
-        pos = (lengths_d + t).view(A, 1).expand(A, n)  # (A, n)
-        cos, sin = rope_tables(cfg, pos.reshape(A * n, 1))  # (A*n, 1, hd)
-        x = model.model.embed_tokens(tok.to(device).view(A * n, 1))  # (R, 1, d)
+        width = int(alive_rows.sum(dim=1).max())
+        if width <= m * shrink:  # drop finished rows: each problem's live rows first, then padding
+            pos = torch.sort((~alive_rows).to(torch.int8), dim=1, stable=True).indices[:, :width]
+            a = ar[:A]
+            slot, tok, logits = slot.gather(1, pos), tok.gather(1, pos), logits[a, pos]
+            pd = pos.to(device)
+            gen_k = [_take(g, a, pd, t) for g in gen_k]
+            gen_v = [_take(g, a, pd, t) for g in gen_v]
+            m = width
+        # one decoding step for all A*m rows
+        # a problem's rows share their position: one table row per problem, repeated per row
+        cos, sin = rope_tables(cfg, (lengths_d + t).view(A, 1))  # (A, 1, hd)
+        cos, sin = cos.repeat_interleave(m, dim=0), sin.repeat_interleave(m, dim=0)  # (A*m, 1, hd)
+        pad = ~pmask.view(A, 1, 1, 1, -1)
+        x = model.model.embed_tokens(tok.to(device).view(A * m, 1))  # (R, 1, d)
         for li, layer in enumerate(model.model.layers):
             h = layer.input_layernorm(x)
             q, k, v = layer.self_attn.qkv(h, cos, sin)  # (R, H, 1, hd), (R, kv, 1, hd)
-            gen_k[li][:, :, :, t] = k.view(A, n, kv, hd)
-            gen_v[li][:, :, :, t] = v.view(A, n, kv, hd)
-            qg = q.view(A, n, kv, rep, hd)
+            gen_k[li][:, :, :, t] = k.view(A, m, kv, hd)
+            gen_v[li][:, :, :, t] = v.view(A, m, kv, hd)
+            qg = q.view(A, m, kv, rep, hd)
             pk, pv = prompt_kv[li]  # (A, kv, L, hd)
             s_p = torch.einsum("ankrd,akld->ankrl", qg, pk) * scale
-            s_p = s_p.masked_fill(~pmask.view(A, 1, 1, 1, -1), float("-inf"))
+            s_p = s_p.masked_fill(pad, float("-inf"))
             gk, gv = gen_k[li][:, :, :, : t + 1], gen_v[li][:, :, :, : t + 1]
             s_g = torch.einsum("ankrd,anktd->ankrt", qg, gk) * scale
             w = torch.softmax(torch.cat([s_p, s_g], dim=-1), dim=-1)
             y = torch.einsum("ankrl,akld->ankrd", w[..., :L], pv) + torch.einsum(
                 "ankrt,anktd->ankrd", w[..., L:], gv
             )
-            x = x + layer.self_attn.o_proj(y.reshape(A * n, 1, -1))
+            x = x + layer.self_attn.o_proj(y.reshape(A * m, 1, -1))
             x = x + layer.mlp(layer.post_attention_layernorm(x))
-        logits = model.lm_head(model.model.norm(x)).view(A, n, -1)
+        logits = model.lm_head(model.model.norm(x)).view(A, m, -1)
     results = []
     for i in range(P):
         toks, trunc = [], []
@@ -190,9 +217,11 @@ def generate(
     batch_rows: int = 512,
     device: str | torch.device = "cpu",
     on_chunk: Callable[[int, int], None] | None = None,
+    shrink: float = 0.6,
 ) -> list[Samples]:
     """n samples for each prompt. Problems are grouped by prompt length into chunks of about
-    ``batch_rows`` rows; with n > batch_rows a problem's samples are split across chunks."""
+    ``batch_rows`` rows; with n > batch_rows a problem's samples are split across chunks. ``shrink``
+    only sets how eagerly finished rows are dropped (0 never): the samples do not depend on it."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     keys = list(problem_keys) if problem_keys is not None else list(range(len(prompts)))
@@ -222,6 +251,7 @@ def generate(
                 stop_ids=set(stop_ids),
                 seed=seed,
                 device=device,
+                shrink=shrink,
             )
             for i, s in zip(idx, chunk):
                 results[i].append(s)
