@@ -121,6 +121,69 @@ def _sample(q, threads: int, kind: str, n: int, prompt_len: int, new: int, probl
     q.put({"tok_s": made / dt, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
+def _sample_real(
+    q, threads: int, kind: str, model_dir: str, dataset: str, per_op: int, ops: list[int]
+) -> None:
+    """The evaluation workload: a trained checkpoint, real prompts, 128 samples stopping at </answer>."""
+    import polars as pl
+    import torch
+    from tokenizers import Tokenizer
+
+    from interplay import model as M
+    from interplay.evaluate import ANSWER_END, problem_key
+    from interplay.sampling import generate
+    from interplay.tokenizer import EOS
+
+    torch.set_num_threads(threads)
+    tok = Tokenizer.from_file(f"{model_dir}/tokenizer.json")
+    stop = [tok.token_to_id(ANSWER_END), EOS]
+    df = (
+        pl.read_parquet(dataset)
+        .filter(pl.col("op").is_in(ops))
+        .group_by("op", maintain_order=True)
+        .head(per_op)
+    )
+    prompts = [e.ids for e in tok.encode_batch(df["prompt"].to_list())]
+    t = time.perf_counter()
+    if kind == "ours":
+        m = M.load(model_dir).eval()
+        outs = generate(
+            m,
+            prompts,
+            128,
+            temperature=0.7,
+            max_new_tokens=256,
+            stop_ids=stop,
+            seed=0,
+            problem_keys=[problem_key(u) for u in df["uid"]],
+        )
+        made = sum(len(s) for o in outs for s in o.tokens)
+    else:
+        from transformers import Qwen2ForCausalLM
+
+        hf = Qwen2ForCausalLM.from_pretrained(model_dir).eval()
+        made = 0
+        with torch.no_grad():
+            for p in prompts:
+                ids = torch.tensor([p])
+                seqs = hf.generate(
+                    ids,
+                    attention_mask=torch.ones_like(ids),
+                    do_sample=True,
+                    temperature=0.7,
+                    top_p=1.0,
+                    top_k=0,
+                    max_new_tokens=256,
+                    num_return_sequences=128,
+                    eos_token_id=stop,
+                    pad_token_id=stop[0],
+                )
+                for row in seqs[:, len(p) :].tolist():  # up to and including the first stop token
+                    made += next((i + 1 for i, x in enumerate(row) if x in stop), len(row))
+    dt = time.perf_counter() - t
+    q.put({"tok_s": made / dt, "tokens": made, "seconds": dt})
+
+
 def _peak(q, threads: int) -> None:
     """Measured fp32 peak: the best of a few large sgemms (what MKL reaches on this machine)."""
     import torch
@@ -153,7 +216,30 @@ def main() -> None:
     ap.add_argument("--new", type=int, default=128)
     ap.add_argument("--problems", type=int, default=4)
     ap.add_argument("--compile", action="store_true", help="also time training under torch.compile")
+    ap.add_argument(
+        "--real",
+        metavar="MODEL_DIR",
+        help="only the evaluation workload: this checkpoint, "
+        "real prompts (data/datasets/eval.parquet, 2 per op 2-8), stop at </answer>, ours vs HF",
+    )
     args = ap.parse_args()
+    if args.real:
+        res = {
+            k: run(
+                _sample_real, args.threads, k, args.real, "data/datasets/eval.parquet", 2, list(range(2, 9))
+            )
+            for k in ("ours", "hf")
+        }
+        for k, r in res.items():
+            print(
+                f"| evaluation workload ({k}) | {r['tok_s']:,.0f} generated tok/s | {r['tokens']:,} tokens "
+                f"in {r['seconds']:.1f} s |"
+            )
+        print(
+            "speed-up vs HF generate on the evaluation workload: "
+            f"{res['ours']['tok_s'] / res['hf']['tok_s']:.1f}x"
+        )
+        return
     cfg, p = _cfg()
     td = p["train_defaults"]
     print(f"model {cfg.n_layer}x{cfg.d_model} ({cfg.n_params():,} params), {args.threads} threads")
