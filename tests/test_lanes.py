@@ -69,8 +69,10 @@ def test_measured_seconds_replace_the_static_weights(tmp_path):
 class FakeJob:
     """Finishes after ``ticks`` polls with ``rc``; records what ran at the same time."""
 
-    def __init__(self, name, world, ticks, rc):
+    def __init__(self, name, world, ticks, rc, alone=False):
         self.name, self.world, self.ticks, self.rc = name, world, ticks, rc
+        if alone:
+            world["alone"].append(name)
         world["running"].add(name)
         world["peak"] = max(world["peak"], len(world["running"]))
         world["started"].append((name, frozenset(world["finished"])))
@@ -88,11 +90,11 @@ class FakeJob:
 
 
 def run_fake(plan, lanes_n, ticks=None, rcs=None):
-    world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": []}
+    world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": [], "alone": []}
     ticks, rcs = ticks or {}, rcs or {}
     out = lanes.schedule(
         plan,
-        lambda s: FakeJob(s, world, ticks.get(s, 1), rcs.get(s, 0)),
+        lambda s, alone: FakeJob(s, world, ticks.get(s, 1), rcs.get(s, 0), alone),
         lanes=lanes_n,
         poll_s=0,
         log=lambda _: None,
@@ -110,8 +112,36 @@ def test_schedule_respects_dependencies_and_the_lane_limit():
         assert plan[name] <= finished_before, name
     # highest priority first: a (chain a-b-d) starts before e
     assert [s for s, _ in world["started"]][:2] == ["a", "e"]
+    # only d starts with nothing else running or ready: it may take every lane's threads
+    assert world["alone"] == ["d"]
     out1, world1 = run_fake(plan, 1)
     assert out1.ok and world1["peak"] == 1
+
+
+def test_a_long_stage_waits_for_short_ones_to_run_alone():
+    # e (short) and g (short) start; l (long, after g) becomes ready while e still runs: it waits for e
+    plan = {"e": frozenset(), "g": frozenset(), "l": frozenset({"g"})}
+    world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": [], "alone": []}
+    cost = {"e": 10.0, "g": 5.0, "l": 1000.0}.__getitem__
+    ticks = {"e": 3, "g": 1, "l": 2}
+    now = [0.0]
+
+    def sleep(_):
+        now[0] += 1.0
+
+    out = lanes.schedule(
+        plan,
+        lambda s, alone: FakeJob(s, world, ticks[s], 0, alone),
+        lanes=2,
+        poll_s=1,
+        log=lambda _: None,
+        clock=lambda: now[0],
+        sleep=sleep,
+        cost=cost,
+    )
+    assert out.ok
+    assert world["alone"] == ["l"]  # started only after e had finished
+    assert dict(world["started"])["l"] >= {"e", "g"}
 
 
 def test_a_failed_stage_stops_its_descendants_only():
@@ -124,7 +154,7 @@ def test_a_failed_stage_stops_its_descendants_only():
 
 
 def test_interrupt_terminates_running_jobs():
-    world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": []}
+    world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": [], "alone": []}
 
     def sleep(_):
         raise KeyboardInterrupt
@@ -132,7 +162,7 @@ def test_interrupt_terminates_running_jobs():
     with pytest.raises(KeyboardInterrupt):
         lanes.schedule(
             {"a": frozenset(), "e": frozenset()},
-            lambda s: FakeJob(s, world, 5, 0),
+            lambda s, alone: FakeJob(s, world, 5, 0, alone),
             lanes=2,
             poll_s=0,
             log=lambda _: None,

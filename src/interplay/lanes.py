@@ -11,7 +11,8 @@ and does the ordering itself:
    ``dvc status --json`` plus everything downstream of them (their inputs will change);
 2. a stage starts once every planned stage upstream of it has finished; among the ready ones the
    one with the longest weighted path to the end of the DAG goes first (pre-training before RL);
-3. a failed stage stops its descendants; the others finish; the exit status is non-zero.
+3. a stage that would run alone (nothing else running or ready) gets every lane's threads;
+4. a failed stage stops its descendants; the others finish; the exit status is non-zero.
 
 The result is what ``dvc repro`` of the same targets gives: the same stages, the same ``dvc.lock``.
 ``python -m interplay.lanes [targets ...] [-j 2] [--threads 1] [--dry]``; logs go to
@@ -177,7 +178,7 @@ class Outcome:
 
 def schedule(
     plan: Mapping[str, frozenset[str]],
-    start: Callable[[str], Job],
+    start: Callable[[str, bool], Job],
     lanes: int = 2,
     poll_s: float = 1.0,
     log: Callable[[str], None] = print,
@@ -185,7 +186,12 @@ def schedule(
     sleep: Callable[[float], None] = time.sleep,
     cost: Callable[[str], float] = weight,
 ) -> Outcome:
-    """Run ``plan`` (stage -> planned upstream stages) with at most ``lanes`` jobs at a time."""
+    """Run ``plan`` (stage -> planned upstream stages) with at most ``lanes`` jobs at a time.
+
+    ``start(stage, alone)`` launches a job; ``alone`` is true when nothing else runs or is ready. Then
+    nothing can become ready before this stage ends (every other stage waits on it), so it may use
+    every lane's threads (the base pre-training when only finding 1 is asked for). A lone ready stage
+    waits for running ones that are expected to end within a tenth of its own cost, to run alone."""
     if lanes < 1:
         raise LanesError(f"lanes: expected >= 1, got {lanes}")
     prio = priorities(plan, cost)
@@ -216,10 +222,19 @@ def schedule(
                     out.skipped.append(s)
                     blocked.add(s)
             ready = sorted((s for s, ups in waiting.items() if ups <= done), key=lambda s: (-prio[s], s))
+            if (
+                len(ready) == 1
+                and running
+                and all(
+                    cost(r) - (clock() - began) < 0.1 * cost(ready[0]) for r, (_, began) in running.items()
+                )
+            ):
+                ready = []  # a long stage next to short ones that end soon: wait, then run it alone
             for s in ready[: lanes - len(running)]:
                 del waiting[s]
-                log(f"[{clock() - t0:7.0f}s] start  {s}")
-                running[s] = (start(s), clock())
+                alone = not running and len(ready) == 1
+                log(f"[{clock() - t0:7.0f}s] start  {s}{' (alone: all threads)' if alone else ''}")
+                running[s] = (start(s, alone), clock())
             if running:
                 sleep(poll_s)
     except BaseException:
@@ -312,7 +327,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     extra = ["--no-run-cache"] if args.no_run_cache else []
     t0 = time.monotonic()
-    out = schedule(plan, lambda s: Process(s, root, threads, extra), lanes=args.lanes, cost=cost)
+    out = schedule(
+        plan,
+        lambda s, alone: Process(s, root, threads * args.lanes if alone else threads, extra),
+        lanes=args.lanes,
+        cost=cost,
+    )
     wall = time.monotonic() - t0
     # remember how long the stages that really ran took (not those DVC found unchanged and skipped)
     ran = {s: t for s, t in out.seconds.items() if s in out.finished and _ran(root, s)}
@@ -326,4 +346,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except BrokenPipeError:  # `--dry | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
