@@ -163,9 +163,9 @@ def _generate_chunk(
             pos = torch.sort((~alive_rows).to(torch.int8), dim=1, stable=True).indices[:, :width]
             a = ar[:A]
             slot, tok, logits = slot.gather(1, pos), tok.gather(1, pos), logits[a, pos]
-            pd = pos.to(device)
-            gen_k = [_take(g, a, pd, t) for g in gen_k]
-            gen_v = [_take(g, a, pd, t) for g in gen_v]
+            ad, pd = a.to(device), pos.to(device)  # both indices on the caches' device
+            gen_k = [_take(g, ad, pd, t) for g in gen_k]
+            gen_v = [_take(g, ad, pd, t) for g in gen_v]
             m = width
         # one decoding step for all A*m rows
         # a problem's rows share their position: one table row per problem, repeated per row
