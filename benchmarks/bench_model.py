@@ -65,6 +65,30 @@ def _train(q, threads: int, batch: int, seq: int, steps: int, compile_model: boo
     )
 
 
+def _hf_generate(hf, prompts, n: int, new: int, **stopping) -> list:
+    """HF ``generate`` with our sampling settings (T = 0.7, no top-k / top-p), n samples per prompt."""
+    import torch
+
+    outs = []
+    with torch.no_grad():
+        for p in prompts:
+            ids = torch.tensor([p])
+            outs.append(
+                hf.generate(
+                    ids,
+                    attention_mask=torch.ones_like(ids),
+                    do_sample=True,
+                    temperature=0.7,
+                    top_p=1.0,
+                    top_k=0,
+                    max_new_tokens=new,
+                    num_return_sequences=n,
+                    **stopping,
+                )
+            )
+    return outs
+
+
 def _sample(q, threads: int, kind: str, n: int, prompt_len: int, new: int, problems: int) -> None:
     import torch
 
@@ -100,22 +124,7 @@ def _sample(q, threads: int, kind: str, n: int, prompt_len: int, new: int, probl
             )
         ).eval()
         hf.load_state_dict({**state_for_save(m), "lm_head.weight": m.lm_head.weight}, strict=False)
-        with torch.no_grad():
-            for p in prompts:
-                ids = torch.tensor([p])
-                hf.generate(
-                    ids,
-                    attention_mask=torch.ones_like(ids),
-                    do_sample=True,
-                    temperature=0.7,
-                    top_p=1.0,
-                    top_k=0,
-                    max_new_tokens=new,
-                    min_new_tokens=new,
-                    num_return_sequences=n,
-                    pad_token_id=1,
-                    eos_token_id=None,
-                )
+        _hf_generate(hf, prompts, n, new, min_new_tokens=new, pad_token_id=1, eos_token_id=None)
         made = problems * n * new
     dt = time.perf_counter() - t
     q.put({"tok_s": made / dt, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
@@ -163,23 +172,11 @@ def _sample_real(
 
         hf = Qwen2ForCausalLM.from_pretrained(model_dir).eval()
         made = 0
-        with torch.no_grad():
-            for p in prompts:
-                ids = torch.tensor([p])
-                seqs = hf.generate(
-                    ids,
-                    attention_mask=torch.ones_like(ids),
-                    do_sample=True,
-                    temperature=0.7,
-                    top_p=1.0,
-                    top_k=0,
-                    max_new_tokens=256,
-                    num_return_sequences=128,
-                    eos_token_id=stop,
-                    pad_token_id=stop[0],
-                )
-                for row in seqs[:, len(p) :].tolist():  # up to and including the first stop token
-                    made += next((i + 1 for i, x in enumerate(row) if x in stop), len(row))
+        for p, seqs in zip(
+            prompts, _hf_generate(hf, prompts, 128, 256, eos_token_id=stop, pad_token_id=stop[0])
+        ):
+            for row in seqs[:, len(p) :].tolist():  # up to and including the first stop token
+                made += next((i + 1 for i, x in enumerate(row) if x in stop), len(row))
     dt = time.perf_counter() - t
     q.put({"tok_s": made / dt, "tokens": made, "seconds": dt})
 

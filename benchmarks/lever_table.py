@@ -30,6 +30,7 @@ import yaml
 
 from interplay import levers
 from interplay.data import parse_ops
+from interplay.io import write_text
 from interplay.model import config_from_params
 from interplay.train import flops_per_token
 
@@ -105,11 +106,8 @@ def main() -> None:
     cmd = "python benchmarks/lever_table.py " + " ".join(args.names)
     text = "\n".join(["<!-- written by: " + cmd + " -->", "", *rows, "", md])
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for path, body in ((out, text), (out.with_suffix(".json"), json.dumps(data, indent=1))):
-        tmp = path.with_suffix(path.suffix + ".tmp")  # write, then rename: no partial file
-        tmp.write_text(body)
-        tmp.replace(path)
+    write_text(out, text)  # each written to a temporary file, then renamed: no partial output
+    write_text(out.with_suffix(".json"), json.dumps(data, indent=1))
     print(text)
 
 

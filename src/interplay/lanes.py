@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from interplay.io import write_json
 from interplay.runtime import THREADS_ENV
 
 # a stage's expected seconds as a 1-thread job on the default params (this machine), by the name before
@@ -58,30 +59,26 @@ def weight(stage: str) -> float:
     return WEIGHTS.get(stage.split("@", 1)[0], 10.0)
 
 
-def measured_cost(root: Path) -> Callable[[str], float]:
-    """Seconds each stage took last time it ran in a lane (``TIMES``), else its ``weight``."""
+def _load_times(root: Path) -> dict[str, float]:
+    """``TIMES`` as stage -> seconds; a missing or unreadable file reads as empty."""
     try:
         seen = json.loads((root / TIMES).read_text())
     except (OSError, ValueError):
-        seen = {}
-    seen = (
-        {k: float(v) for k, v in seen.items() if isinstance(v, int | float)} if isinstance(seen, dict) else {}
-    )
+        return {}
+    if not isinstance(seen, dict):
+        return {}
+    return {k: float(v) for k, v in seen.items() if isinstance(v, int | float)}
+
+
+def measured_cost(root: Path) -> Callable[[str], float]:
+    """Seconds each stage took last time it ran in a lane (``TIMES``), else its ``weight``."""
+    seen = _load_times(root)
     return lambda s: seen.get(s, weight(s))
 
 
 def record_times(root: Path, seconds: Mapping[str, float]) -> None:
-    """Merge this run's stage seconds into ``TIMES`` (next run's priorities)."""
-    path = root / TIMES
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
-        old = {}
-    merged = {**(old if isinstance(old, dict) else {}), **{k: round(v, 1) for k, v in seconds.items()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(merged, indent=1, sort_keys=True))
-    tmp.replace(path)
+    """Merge this run's stage seconds into ``TIMES`` (next run's priorities), atomically."""
+    write_json(root / TIMES, {**_load_times(root), **{k: round(v, 1) for k, v in seconds.items()}})
 
 
 def select(
