@@ -3,6 +3,7 @@ against an existing evaluation of the same problems.
 
     python benchmarks/probe_rl.py NAME '{"dynamic_sampling": true, "max_refill": 4}' \
         [--dataset rl_edge] [--init base] [--ops 5-8] [--against base rl_edge] [--threads 2]
+    python benchmarks/probe_rl.py NAME --compare --edge 6-7 --against base   # a finished probe again
 
 The run uses ``rl.defaults`` from params.yaml plus the JSON overrides, writes to /tmp/interplay-probe/NAME
 (never to data/ or reports/), evaluates with ``evaluate.defaults`` on the first ``problems_per_op``
@@ -37,14 +38,22 @@ def _pass(df: pl.DataFrame, k: int) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("name")
-    ap.add_argument("overrides", help="JSON object merged over rl.defaults")
+    ap.add_argument("overrides", nargs="?", default="{}", help="JSON object merged over rl.defaults")
     ap.add_argument("--dataset", default="rl_edge")
     ap.add_argument("--init", default="base")
     ap.add_argument("--ops", default="5-8", help="ops to evaluate")
     ap.add_argument("--edge", default="6-8", help="ops of the paired comparison")
     ap.add_argument("--against", nargs="*", default=["base"])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--compare", action="store_true", help="no RL: re-read the probe's evaluation")
     args = ap.parse_args()
+    out = Path("/tmp/interplay-probe") / args.name
+    ops = sorted(parse_ops(args.ops, "--ops"))
+    if args.compare:
+        if not (out / "eval.parquet").exists():
+            raise SystemExit(f"--compare: no evaluation at {out / 'eval.parquet'}; run the probe first")
+        compare(pl.read_parquet(out / "eval.parquet"), args.name, ops, args.edge, args.against)
+        return
 
     p = yaml.safe_load(Path("params.yaml").read_text())
     entry = {"dataset": args.dataset, "init": args.init, **json.loads(args.overrides)}
@@ -56,14 +65,12 @@ def main() -> None:
     cols = ["prompt", "gold", "answer", "op", "uid", "modulus"]
     rows = pl.read_parquet(f"data/datasets/{cfg.dataset}.parquet", columns=cols).to_dicts()
     pool = rl.make_pool(rows, tok, cfg.ops)
-    out = Path("/tmp/interplay-probe") / args.name
     paths = rl.RunPaths(out / "model", out / "resume", out / "train", init / "tokenizer.json")
     t = time.perf_counter()
     summary = rl.run(cfg, pool, tok, init, paths, progress=False)
     print(f"{args.name}: RL {time.perf_counter() - t:.0f} s, final reward {summary['final/reward/mean']:.3f}")
 
     ecfg = dataclasses.replace(E.config_from_params(p["evaluate"]["defaults"]), threads=args.threads)
-    ops = sorted(parse_ops(args.ops, "--ops"))
     probs = E.select_problems(pl.read_parquet("data/datasets/eval.parquet"), ecfg.problems_per_op)
     probs = probs.filter(pl.col("op").is_in(ops))
     device = E.tensor_device("cpu")
@@ -71,23 +78,29 @@ def main() -> None:
     df = E.run(E.load_model_for_eval(out / "model", device), tok, probs, ecfg, device, progress=False)
     df.write_parquet(out / "eval.parquet")
     print(f"{args.name}: evaluation {time.perf_counter() - t:.0f} s ({probs.height} problems)")
+    compare(df, args.name, ops, args.edge, args.against)
 
+
+def compare(df: pl.DataFrame, name: str, ops: list[int], edge_ops: str, against: list[str]) -> None:
+    """Per-op strict pass@1 / pass@n of the probe and of each other evaluation on the same
+    problems, and the paired difference (probe - other) over the edge ops, 95% bootstrap."""
+    df = df.filter(pl.col("op").is_in(ops))
     keys = df.select("uid")
-    edge = sorted(parse_ops(args.edge, "--edge"))
+    edge = sorted(parse_ops(edge_ops, "--edge"))
     n = int(df["n"].min())
     head = " | ".join(f"op {op} @1 / @{n}" for op in ops)
     print(f"| model | {head} | edge @{n} - other | edge @1 - other |")
     print("|---" * (len(ops) + 3) + "|")
     mine = df.sort("uid").filter(pl.col("op").is_in(edge))
-    for other in [args.name, *args.against]:
-        o = df if other == args.name else pl.read_parquet(f"reports/eval/{other}.parquet")
+    for other in [name, *against]:
+        o = df if other == name else pl.read_parquet(f"reports/eval/{other}.parquet")
         o = o.join(keys, on="uid", how="semi").sort("uid")
         cells = []
         for op in ops:
             sub = o.filter(pl.col("op") == op)
             cells.append(f"{_pass(sub, 1).mean():.3f} / {_pass(sub, n).mean():.3f}")
         diffs = []
-        if other != args.name:
+        if other != name:
             oe = o.filter(pl.col("op").is_in(edge))
             for k in (n, 1):
                 d = _pass(mine, k) - _pass(oe, k)
