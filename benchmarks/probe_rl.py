@@ -4,6 +4,10 @@ against an existing evaluation of the same problems.
     python benchmarks/probe_rl.py NAME '{"dynamic_sampling": true, "max_refill": 4}' \
         [--dataset rl_edge] [--init base] [--ops 5-8] [--against base rl_edge] [--threads 2]
     python benchmarks/probe_rl.py NAME --compare --edge 6-7 --against base   # a finished probe again
+    python benchmarks/probe_rl.py base96 --model data/models/base --problems-per-op 96   # no RL
+
+``--against`` names evaluations in ``reports/eval/`` or, as ``probe:NAME``, another probe's (evaluated
+on the same ``--problems-per-op``: the comparison is paired over the problems both hold).
 
 The run uses ``rl.defaults`` from params.yaml plus the JSON overrides, writes to /tmp/interplay-probe/NAME
 (never to data/ or reports/), evaluates with ``evaluate.defaults`` on the first ``problems_per_op``
@@ -46,6 +50,8 @@ def main() -> None:
     ap.add_argument("--against", nargs="*", default=["base"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--compare", action="store_true", help="no RL: re-read the probe's evaluation")
+    ap.add_argument("--model", help="no RL: evaluate this model directory instead")
+    ap.add_argument("--problems-per-op", type=int, help="default: evaluate.defaults.problems_per_op")
     args = ap.parse_args()
     out = Path("/tmp/interplay-probe") / args.name
     ops = sorted(parse_ops(args.ops, "--ops"))
@@ -56,29 +62,46 @@ def main() -> None:
         return
 
     p = yaml.safe_load(Path("params.yaml").read_text())
-    entry = {"dataset": args.dataset, "init": args.init, **json.loads(args.overrides)}
-    entry["threads"] = args.threads
-    cfg = rl.config_from_params(entry, f"probe {args.name}", p["rl"]["defaults"])
-    set_threads(args.threads)
-    init = Path("data/models") / args.init
-    tok = tokenizer.load(init / "tokenizer.json")
-    cols = ["prompt", "gold", "answer", "op", "uid", "modulus"]
-    rows = pl.read_parquet(f"data/datasets/{cfg.dataset}.parquet", columns=cols).to_dicts()
-    pool = rl.make_pool(rows, tok, cfg.ops)
-    paths = rl.RunPaths(out / "model", out / "resume", out / "train", init / "tokenizer.json")
-    t = time.perf_counter()
-    summary = rl.run(cfg, pool, tok, init, paths, progress=False)
-    print(f"{args.name}: RL {time.perf_counter() - t:.0f} s, final reward {summary['final/reward/mean']:.3f}")
-
     ecfg = dataclasses.replace(E.config_from_params(p["evaluate"]["defaults"]), threads=args.threads)
+    if args.problems_per_op is not None:
+        ecfg = dataclasses.replace(ecfg, problems_per_op=args.problems_per_op)
+    set_threads(args.threads)
+    if args.model:
+        model_dir = Path(args.model)
+        if not (model_dir / "config.json").exists():
+            raise SystemExit(f"--model: no checkpoint at {model_dir}")
+        tok = tokenizer.load(model_dir / "tokenizer.json")
+    else:
+        entry = {"dataset": args.dataset, "init": args.init, **json.loads(args.overrides)}
+        entry["threads"] = args.threads
+        cfg = rl.config_from_params(entry, f"probe {args.name}", p["rl"]["defaults"])
+        init = Path("data/models") / args.init
+        tok = tokenizer.load(init / "tokenizer.json")
+        cols = ["prompt", "gold", "answer", "op", "uid", "modulus"]
+        rows = pl.read_parquet(f"data/datasets/{cfg.dataset}.parquet", columns=cols).to_dicts()
+        pool = rl.make_pool(rows, tok, cfg.ops)
+        model_dir = out / "model"
+        paths = rl.RunPaths(model_dir, out / "resume", out / "train", init / "tokenizer.json")
+        t = time.perf_counter()
+        summary = rl.run(cfg, pool, tok, init, paths, progress=False)
+        reward = summary["final/reward/mean"]
+        print(f"{args.name}: RL {time.perf_counter() - t:.0f} s, final reward {reward:.3f}")
+
     probs = E.select_problems(pl.read_parquet("data/datasets/eval.parquet"), ecfg.problems_per_op)
     probs = probs.filter(pl.col("op").is_in(ops))
     device = E.tensor_device("cpu")
     t = time.perf_counter()
-    df = E.run(E.load_model_for_eval(out / "model", device), tok, probs, ecfg, device, progress=False)
+    df = E.run(E.load_model_for_eval(model_dir, device), tok, probs, ecfg, device, progress=False)
+    out.mkdir(parents=True, exist_ok=True)
     df.write_parquet(out / "eval.parquet")
     print(f"{args.name}: evaluation {time.perf_counter() - t:.0f} s ({probs.height} problems)")
     compare(df, args.name, ops, args.edge, args.against)
+
+
+def _eval_path(name: str) -> Path:
+    if name.startswith("probe:"):
+        return Path("/tmp/interplay-probe") / name.removeprefix("probe:") / "eval.parquet"
+    return Path("reports/eval") / f"{name}.parquet"
 
 
 def compare(df: pl.DataFrame, name: str, ops: list[int], edge_ops: str, against: list[str]) -> None:
@@ -91,17 +114,17 @@ def compare(df: pl.DataFrame, name: str, ops: list[int], edge_ops: str, against:
     head = " | ".join(f"op {op} @1 / @{n}" for op in ops)
     print(f"| model | {head} | edge @{n} - other | edge @1 - other |")
     print("|---" * (len(ops) + 3) + "|")
-    mine = df.sort("uid").filter(pl.col("op").is_in(edge))
     for other in [name, *against]:
-        o = df if other == name else pl.read_parquet(f"reports/eval/{other}.parquet")
+        o = df if other == name else pl.read_parquet(_eval_path(other))
         o = o.join(keys, on="uid", how="semi").sort("uid")
         cells = []
         for op in ops:
             sub = o.filter(pl.col("op") == op)
             cells.append(f"{_pass(sub, 1).mean():.3f} / {_pass(sub, n).mean():.3f}")
         diffs = []
-        if other != name:
+        if other != name:  # paired over the edge problems both evaluations hold
             oe = o.filter(pl.col("op").is_in(edge))
+            mine = df.join(oe.select("uid"), on="uid", how="semi").sort("uid")
             for k in (n, 1):
                 d = _pass(mine, k) - _pass(oe, k)
                 lo, hi = bootstrap_ci(d)

@@ -44,6 +44,21 @@ def main(key: str) -> None:
             name in evals, f"findings.{key}", f"'{label}' names '{name}', which is not an evaluate run"
         )
     reads = [f"reports/eval/{n}.parquet" for n in named.values()]
+    if key == "edge" and cfg.get("edge_set"):
+        edge_set = cfg["edge_set"]
+        want = {"base", *cfg["rl"]}
+        params.need(
+            isinstance(edge_set, dict) and set(edge_set) == want,
+            f"findings.{key}.edge_set",
+            f"expected one evaluation for each of {', '.join(sorted(want))}",
+        )
+        for label, name in edge_set.items():
+            params.need(
+                name in evals,
+                f"findings.{key}.edge_set",
+                f"'{label}' names '{name}', which is not an evaluate run",
+            )
+        reads += [f"reports/eval/{n}.parquet" for n in edge_set.values()]
     if key == "edge":
         reads += [f"reports/train/{n}/plots/metrics" for n in cfg["rl"].values()]
     if key == "ladder":

@@ -72,6 +72,48 @@ def test_edge_finding_not_reproduced_without_gain(workdir):
     assert F.edge_of_competence(cfg, RANGES, Path("figs")).verdict == "not reproduced"
 
 
+def test_edge_finding_compares_at_the_edge_on_the_edge_set(workdir):
+    flat = {2: 0.9, 3: 0.8, 4: 0.05, 5: 0.02, 6: 0.0, 7: 0.0}
+    lifted = {2: 0.9, 3: 0.8, 4: 0.4, 5: 0.3, 6: 0.0, 7: 0.0}
+    write("base", fake_eval(flat))
+    write("rl_id", fake_eval(flat, seed=3))
+    write("rl_edge", fake_eval(flat, seed=4))  # no gain on the main evaluation ...
+    write("base_set", fake_eval({4: 0.05, 5: 0.02}, per_op=60, seed=5))
+    write("rl_id_set", fake_eval({4: 0.05, 5: 0.02}, per_op=60, seed=6))
+    write("rl_edge_set", fake_eval({4: 0.4, 5: 0.3}, per_op=60, seed=7))  # ... a gain on the edge set
+    cfg = {"base": "base", "rl": {"ID": "rl_id", "edge": "rl_edge"}, "edge_label": "edge", "id_label": "ID"}
+    with_set = {**cfg, "edge_set": {"base": "base_set", "ID": "rl_id_set", "edge": "rl_edge_set"}}
+    f = F.edge_of_competence(with_set, RANGES, Path("figs"))
+    assert f.verdict == "reproduced" and f.metrics["d_edge"] > 0.2 and f.metrics["edge_problems"] == 120
+    assert "on the edge set (120 problems)" in f.tables[1] and "(120 problems)" in f.summary
+    assert F.edge_of_competence(cfg, RANGES, Path("figs")).verdict == "not reproduced"
+    # and the other way round: the verdict reads the edge set, not the main evaluation
+    write("rl_edge", fake_eval(lifted, seed=4))
+    write("rl_edge_set", fake_eval({4: 0.05, 5: 0.02}, per_op=60, seed=7))
+    assert F.edge_of_competence(cfg, RANGES, Path("figs")).verdict == "reproduced"
+    assert F.edge_of_competence(with_set, RANGES, Path("figs")).verdict == "not reproduced"
+
+
+def test_figures_stage_names_a_bad_edge_set(workdir):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    runs = "{base: {}, rl_id: {}, rl_edge: {}, base_set: {}}"
+    edge = (
+        "{base: base, rl: {ID: rl_id, edge: rl_edge}, edge_label: edge, id_label: ID, "
+        "edge_set: {base: base_set, edge: rl_edge}}"  # no evaluation for 'ID'
+    )
+    (workdir / "params.yaml").write_text(
+        f"evaluate:\n  ranges: {{id: '2-3', edge: '4-5'}}\n  runs: {runs}\nfindings:\n  edge: {edge}\n"
+    )
+    r = subprocess.run(
+        [sys.executable, str(root / "stages/figures.py"), "edge"], cwd=workdir, capture_output=True, text=True
+    )
+    assert r.returncode != 0 and "findings.edge.edge_set" in r.stderr and "ID" in r.stderr
+    assert not (workdir / "reports/findings").exists()
+
+
 def test_process_and_midrl_and_context(workdir):
     write("out", fake_eval({2: 0.3, 3: 0.2, 4: 0.1, 5: 0.05, 6: 0.0, 7: 0.0}))
     write("proc", fake_eval({2: 0.6, 3: 0.5, 4: 0.3, 5: 0.2, 6: 0.02, 7: 0.0}, seed=5))

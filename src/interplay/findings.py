@@ -110,27 +110,38 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
         rows.append(row)
     header = ["model"] + [f"{r} pass@{k}" for r in ranges for k in (1, "n")]
     edge_label, id_label = cfg["edge_label"], cfg["id_label"]
-    d_edge = paired_diff(runs[edge_label], base, ranges["edge"], "n")
+    edge_ops = ranges["edge"]
+    # OOD-edge differences: on the larger edge set when one is configured (same labels as `rl`)
+    edge_set = cfg.get("edge_set") or {}
+    e_base = load_eval(edge_set["base"]) if edge_set else base
+    e_runs = {label: load_eval(edge_set[label]) for label in runs} if edge_set else runs
+    d_edge = paired_diff(e_runs[edge_label], e_base, edge_ops, "n")
     d_id = paired_diff(runs[id_label], base, ranges["id"], "n")
     ok = _excludes_zero(d_edge[1], d_edge[2]) and not _excludes_zero(d_id[1], d_id[2])
+    n_edge = per_problem(e_base, edge_ops, 1).height
     summary = (
-        f"RL on {edge_label}: OOD-edge pass@n {ci(*d_edge)} points vs base; RL on {id_label}: ID pass@n "
-        f"{ci(*d_id)} points vs base (paper: large edge gain; no ID pass@128 gain)."
+        f"RL on {edge_label}: OOD-edge pass@n {ci(*d_edge)} points vs base ({n_edge} problems); "
+        f"RL on {id_label}: ID pass@n {ci(*d_id)} points vs base (paper: large edge gain; no ID "
+        "pass@128 gain)."
     )
-    diffs = [
-        [label, ci(*paired_diff(df, base, ops, "n"))]
-        for label, df in runs.items()
-        for rname, ops in ranges.items()
-        if rname == "edge"
-    ]
+    n_main = per_problem(base, edge_ops, 1).height
+    diff_header = ["RL run", f"OOD-edge pass@n - base (points, {n_main} problems)"]
+    if edge_set:
+        diff_header += [f"on the edge set ({n_edge} problems): pass@n - base", "pass@1 - base"]
+    diffs = []
+    for label, df in runs.items():
+        row = [label, ci(*paired_diff(df, base, edge_ops, "n"))]
+        if edge_set:
+            row += [ci(*paired_diff(e_runs[label], e_base, edge_ops, k)) for k in ("n", 1)]
+        diffs.append(row)
     return Finding(
         "edge",
         "Finding 1: RL lifts pass@n only at the edge of competence",
         "reproduced" if ok else "not reproduced",
         summary,
-        [_table(header, rows), _table(["RL run", "OOD-edge pass@n - base (points)"], diffs)],
+        [_table(header, rows), _table(diff_header, diffs)],
         ["edge_passk.png", "edge_reward.png"],
-        {**metrics, "d_edge": d_edge[0], "d_id": d_id[0]},
+        {**metrics, "d_edge": d_edge[0], "d_id": d_id[0], "edge_problems": n_edge},
     )
 
 
