@@ -68,11 +68,12 @@ def test_editing_one_rl_run_reruns_only_its_branch(repo):
     p.write_text(yaml.safe_dump(params, sort_keys=False))
     out = sh("dvc repro", repo)
     assert (
-        {"rl@rl_hard", "evaluate@rl_hard"}
+        {"rl@rl_hard", "evaluate@rl_hard", "evaluate@rl_hard_edgeset"}
         <= ran(out)
         <= {
             "rl@rl_hard",
             "evaluate@rl_hard",
+            "evaluate@rl_hard_edgeset",  # finding 1's OOD-edge set
             "figures_edge",
             "report",
         }
