@@ -6,13 +6,14 @@ against an existing evaluation of the same problems.
     python benchmarks/probe_rl.py NAME --compare --edge 6-7 --against base   # a finished probe again
     python benchmarks/probe_rl.py base96 --model data/models/base --problems-per-op 96   # no RL
 
-``--against`` names evaluations in ``reports/eval/`` or, as ``probe:NAME``, another probe's (evaluated
-on the same ``--problems-per-op``: the comparison is paired over the problems both hold).
+``--against`` names evaluations in ``reports/eval/`` or, as ``probe:NAME``, another probe's; each
+comparison is paired over the problems both evaluations hold (per-problem seeds make a problem's
+samples the same whatever else was evaluated beside it).
 
 The run uses ``rl.defaults`` from params.yaml plus the JSON overrides, writes to /tmp/interplay-probe/NAME
 (never to data/ or reports/), evaluates with ``evaluate.defaults`` on the first ``problems_per_op``
 problems of each op of the ``eval`` dataset, and prints strict pass@1 / pass@n per op and the paired
-difference in the ``--edge`` ops against each ``--against`` evaluation (``reports/eval/<name>.parquet``).
+difference in the ``--edge`` ops against each ``--against`` evaluation.
 Nothing here is cached: a probe is for deciding which change is worth a ``dvc exp run``.
 """
 
