@@ -35,6 +35,8 @@ from interplay.data import parse_ops
 from interplay.passk import bootstrap_ci, pass_at_k_array
 from interplay.runtime import set_threads
 
+PROBE_DIR = Path("/tmp/interplay-probe")  # never data/ or reports/: nothing here is cached
+
 
 def _pass(df: pl.DataFrame, k: int) -> np.ndarray:
     return pass_at_k_array(df["n"].to_numpy(), df["c_strict"].to_numpy(), k)
@@ -54,7 +56,7 @@ def main() -> None:
     ap.add_argument("--model", help="no RL: evaluate this model directory instead")
     ap.add_argument("--problems-per-op", type=int, help="default: evaluate.defaults.problems_per_op")
     args = ap.parse_args()
-    out = Path("/tmp/interplay-probe") / args.name
+    out = PROBE_DIR / args.name
     ops = sorted(parse_ops(args.ops, "--ops"))
     if args.compare:
         if not (out / "eval.parquet").exists():
@@ -101,7 +103,7 @@ def main() -> None:
 
 def _eval_path(name: str) -> Path:
     if name.startswith("probe:"):
-        return Path("/tmp/interplay-probe") / name.removeprefix("probe:") / "eval.parquet"
+        return PROBE_DIR / name.removeprefix("probe:") / "eval.parquet"
     return Path("reports/eval") / f"{name}.parquet"
 
 

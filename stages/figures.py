@@ -33,16 +33,19 @@ def check_declared(key: str, reads: list[str], dvc_yaml: Path = Path("dvc.yaml")
     )
 
 
+def check_evaluations(where: str, named: dict[str, str], evals: set[str]) -> None:
+    """Every label of ``named`` must name a declared evaluate run."""
+    for label, name in named.items():
+        params.need(name in evals, where, f"'{label}' names '{name}', which is not an evaluate run")
+
+
 def main(key: str) -> None:
     p = params.load()
     cfg = params.section(p, f"findings.{key}")
     ranges = E.parse_ranges(params.section(p, "evaluate.ranges"))
     evals = set((p.get("evaluate") or {}).get("runs") or {})
     named = {**cfg.get("rl", {}), **cfg.get("runs", {}), **({"base": cfg["base"]} if "base" in cfg else {})}
-    for label, name in named.items():
-        params.need(
-            name in evals, f"findings.{key}", f"'{label}' names '{name}', which is not an evaluate run"
-        )
+    check_evaluations(f"findings.{key}", named, evals)
     reads = [f"reports/eval/{n}.parquet" for n in named.values()]
     if key == "edge" and cfg.get("edge_set"):
         edge_set = cfg["edge_set"]
@@ -52,12 +55,7 @@ def main(key: str) -> None:
             f"findings.{key}.edge_set",
             f"expected one evaluation for each of {', '.join(sorted(want))}",
         )
-        for label, name in edge_set.items():
-            params.need(
-                name in evals,
-                f"findings.{key}.edge_set",
-                f"'{label}' names '{name}', which is not an evaluate run",
-            )
+        check_evaluations(f"findings.{key}.edge_set", edge_set, evals)
         reads += [f"reports/eval/{n}.parquet" for n in edge_set.values()]
     if key == "edge":
         reads += [f"reports/train/{n}/plots/metrics" for n in cfg["rl"].values()]
