@@ -126,7 +126,11 @@ def test_process_and_midrl_and_context(workdir):
         RANGES,
         Path("figs"),
     )
-    assert f.verdict == "reproduced" and len(f.tables) == 2
+    assert f.verdict == "reproduced" and len(f.tables) == 3
+    # the paired-difference table: one row per non-outcome reward, its pass@1 cell is the verdict's
+    diff_row = next(line for line in f.tables[1].splitlines() if line.startswith("| 0.2/0.8 |"))
+    assert diff_row.split("|")[2].strip() in f.summary
+    assert f.metrics["0.2/0.8/op 2-5 @1 - outcome"] > 0.1 and "outcome/op 2-5 @1 - outcome" not in f.metrics
     write("b0", fake_eval({2: 0.5, 3: 0.0, 4: 0.0}))
     write("b10", fake_eval({2: 0.9, 3: 0.5, 4: 0.3}, seed=6))
     f = F.context_seed(
@@ -139,10 +143,21 @@ def test_process_and_midrl_and_context(workdir):
     assert row_b0.split("|")[2].strip() != "0.0" and row_b0.split("|")[3].strip() == "0.0"
     write("rlonly", fake_eval({4: 0.3, 5: 0.2, 6: 0.0, 7: 0.0}))
     write("mixed", fake_eval({4: 0.3, 5: 0.2, 6: 0.3, 7: 0.2}, seed=7))
+    write("midonly", fake_eval({4: 0.6, 5: 0.5, 6: 0.0, 7: 0.0}, seed=8))
     f = F.mid_vs_rl(
-        {"runs": {"RL only": "rlonly", "beta 0.5": "mixed"}, "rl_only_label": "RL only"}, RANGES, Path("figs")
+        {
+            "runs": {"mid only": "midonly", "RL only": "rlonly", "beta 0.5": "mixed"},
+            "rl_only_label": "RL only",
+            "mid_only_label": "mid only",
+        },
+        RANGES,
+        Path("figs"),
     )
-    assert f.verdict == "reproduced"
+    assert f.verdict == "reproduced" and "mid only vs" not in f.summary
+    # differences against RL alone for every other split, the mid-only one included (on the edge)
+    assert f.metrics["beta 0.5/hard @n - rl_only"] > 0.2 and f.metrics["mid only/edge @1 - rl_only"] > 0.1
+    assert abs(f.metrics["beta 0.5/edge @1 - rl_only"]) < 0.1
+    assert "| mid only |" in f.tables[1] and "| RL only |" not in f.tables[1]
 
 
 def test_missing_evaluation_is_named(workdir):

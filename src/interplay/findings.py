@@ -213,14 +213,26 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
     win = [lab for lab, d in best.items() if _excludes_zero(d[1], d[2])]
     rows = [[lab, *[pct(table[lab][c]) for c in table[lab]]] for lab in runs]
     summary = "; ".join(f"{lab} vs {rl_only}: OOD-hard pass@n {ci(*d)}" for lab, d in best.items())
+    # every split against RL alone, paired over problems: the verdict's column and the edge's
+    cols = [("edge", 1), ("edge", "n"), ("hard", 1), ("hard", "n")]
+    diffs = {
+        lab: {f"{r} @{k}": paired_diff(df, runs[rl_only], ranges[r], k) for r, k in cols}
+        for lab, df in runs.items()
+        if lab != rl_only
+    }
+    diff_rows = [[lab, *[ci(*d) for d in ds.values()]] for lab, ds in diffs.items()]
+    diff_header = ["split", *[f"{c} - {rl_only}" for c in next(iter(diffs.values()), {})]]
     return Finding(
         "midrl",
         "Finding 3: mid-training + RL vs RL alone at equal compute",
         "reproduced" if win else "not reproduced",
         summary + " (paper: a mixed split wins on OOD-hard).",
-        [_table(["split", *next(iter(table.values()))], rows)],
+        [_table(["split", *next(iter(table.values()))], rows), _table(diff_header, diff_rows)],
         ["midrl_bars.png"],
-        {f"{lab}/{c}": v for lab, t in table.items() for c, v in t.items()},
+        {
+            **{f"{lab}/{c}": v for lab, t in table.items() for c, v in t.items()},
+            **{f"{lab}/{c} - rl_only": d[0] for lab, ds in diffs.items() for c, d in ds.items()},
+        },
     )
 
 
@@ -254,11 +266,21 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
         shares, f"Outcome categories, op {min(hard)}-{max(hard)}", fig_dir / "process_errors.png"
     )
     outcome = cfg["outcome_label"]
-    first = next(iter(groups.values()))
-    diffs = {lab: paired_diff(df, runs[outcome], first, 1) for lab, df in runs.items() if lab != outcome}
+    # every reward against outcome-only, paired over problems, per op group and k
+    all_diffs = {
+        lab: {
+            f"{g} @{k}": paired_diff(df, runs[outcome], ops, k) for g, ops in groups.items() for k in (1, "n")
+        }
+        for lab, df in runs.items()
+        if lab != outcome
+    }
+    first = next(iter(groups))  # the verdict: pass@1 on the first (ID) group
+    diffs = {lab: ds[f"{first} @1"] for lab, ds in all_diffs.items()}
     ok = any(_excludes_zero(d[1], d[2]) for d in diffs.values())
     rows = [[lab, *[pct(v) for v in table[lab].values()]] for lab in runs]
     summary = "; ".join(f"{lab} vs {outcome}: pass@1 {ci(*d)} points" for lab, d in diffs.items())
+    diff_header = ["reward", *[f"{c} - {outcome}" for c in next(iter(all_diffs.values()), {})]]
+    diff_rows = [[lab, *[ci(*d) for d in ds.values()]] for lab, ds in all_diffs.items()]
     return Finding(
         "process",
         "Finding 4: process-verified rewards vs outcome-only",
@@ -266,13 +288,17 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
         summary + " (paper: +4-5 points pass@1).",
         [
             _table(["reward", *next(iter(table.values()))], rows),
+            _table(diff_header, diff_rows),
             _table(
                 ["reward", *next(iter(shares.values()))],
                 [[lab, *[pct(v) for v in s.values()]] for lab, s in shares.items()],
             ),
         ],
         ["process_bars.png", "process_errors.png"],
-        {f"{lab}/{c}": v for lab, t in table.items() for c, v in t.items()},
+        {
+            **{f"{lab}/{c}": v for lab, t in table.items() for c, v in t.items()},
+            **{f"{lab}/{c} - outcome": d[0] for lab, ds in all_diffs.items() for c, d in ds.items()},
+        },
     )
 
 
