@@ -85,6 +85,22 @@ def _excludes_zero(lo: float, hi: float, positive: bool = True) -> bool:
     return lo > 0 if positive else hi < 0
 
 
+def _diffs_vs(
+    runs: Mapping[str, pl.DataFrame], ref: str, cells: Mapping[str, tuple[Sequence[int], int | str]]
+) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """Every run but ``ref`` minus ``ref``, paired over problems: label -> cell -> (mean, lo, hi)."""
+    return {
+        lab: {c: paired_diff(df, runs[ref], ops, k) for c, (ops, k) in cells.items()}
+        for lab, df in runs.items()
+        if lab != ref
+    }
+
+
+def _diff_table(first: str, ref: str, diffs: Mapping[str, Mapping[str, tuple[float, float, float]]]) -> str:
+    header = [first, *[f"{c} - {ref}" for c in next(iter(diffs.values()), {})]]
+    return _table(header, [[lab, *[ci(*d) for d in ds.values()]] for lab, ds in diffs.items()])
+
+
 def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: Path) -> Finding:
     """Finding 1: RL raises pass@n only when its data sit at the edge of competence."""
     base = load_eval(cfg["base"])
@@ -215,19 +231,13 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
     summary = "; ".join(f"{lab} vs {rl_only}: OOD-hard pass@n {ci(*d)}" for lab, d in best.items())
     # every split against RL alone, paired over problems: the verdict's column and the edge's
     cols = [("edge", 1), ("edge", "n"), ("hard", 1), ("hard", "n")]
-    diffs = {
-        lab: {f"{r} @{k}": paired_diff(df, runs[rl_only], ranges[r], k) for r, k in cols}
-        for lab, df in runs.items()
-        if lab != rl_only
-    }
-    diff_rows = [[lab, *[ci(*d) for d in ds.values()]] for lab, ds in diffs.items()]
-    diff_header = ["split", *[f"{c} - {rl_only}" for c in next(iter(diffs.values()), {})]]
+    diffs = _diffs_vs(runs, rl_only, {f"{r} @{k}": (ranges[r], k) for r, k in cols})
     return Finding(
         "midrl",
         "Finding 3: mid-training + RL vs RL alone at equal compute",
         "reproduced" if win else "not reproduced",
         summary + " (paper: a mixed split wins on OOD-hard).",
-        [_table(["split", *next(iter(table.values()))], rows), _table(diff_header, diff_rows)],
+        [_table(["split", *next(iter(table.values()))], rows), _diff_table("split", rl_only, diffs)],
         ["midrl_bars.png"],
         {
             **{f"{lab}/{c}": v for lab, t in table.items() for c, v in t.items()},
@@ -267,20 +277,14 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
     )
     outcome = cfg["outcome_label"]
     # every reward against outcome-only, paired over problems, per op group and k
-    all_diffs = {
-        lab: {
-            f"{g} @{k}": paired_diff(df, runs[outcome], ops, k) for g, ops in groups.items() for k in (1, "n")
-        }
-        for lab, df in runs.items()
-        if lab != outcome
-    }
+    all_diffs = _diffs_vs(
+        runs, outcome, {f"{g} @{k}": (ops, k) for g, ops in groups.items() for k in (1, "n")}
+    )
     first = next(iter(groups))  # the verdict: pass@1 on the first (ID) group
     diffs = {lab: ds[f"{first} @1"] for lab, ds in all_diffs.items()}
     ok = any(_excludes_zero(d[1], d[2]) for d in diffs.values())
     rows = [[lab, *[pct(v) for v in table[lab].values()]] for lab in runs]
     summary = "; ".join(f"{lab} vs {outcome}: pass@1 {ci(*d)} points" for lab, d in diffs.items())
-    diff_header = ["reward", *[f"{c} - {outcome}" for c in next(iter(all_diffs.values()), {})]]
-    diff_rows = [[lab, *[ci(*d) for d in ds.values()]] for lab, ds in all_diffs.items()]
     return Finding(
         "process",
         "Finding 4: process-verified rewards vs outcome-only",
@@ -288,7 +292,7 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
         summary + " (paper: +4-5 points pass@1).",
         [
             _table(["reward", *next(iter(table.values()))], rows),
-            _table(diff_header, diff_rows),
+            _diff_table("reward", outcome, all_diffs),
             _table(
                 ["reward", *next(iter(shares.values()))],
                 [[lab, *[pct(v) for v in s.values()]] for lab, s in shares.items()],
