@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import torch
 
+import tiny
 from interplay import dist as D
 from interplay import evaluate as E
 from interplay import model as M
@@ -21,6 +22,22 @@ def text_reward_score(text, gold, answer, modulus=None):
     from interplay.task.verify import Score
 
     return Score(1, 0, 0, 0, 0, 1, len(text) % 2 == 0)
+
+
+def train_config():
+    """The training settings both the single-process and the 2-process run use (tests/test_dist.py)."""
+    return TrainConfig(
+        dataset="x",
+        tokens=6 * 4 * 256,
+        batch_size=4,
+        seq_len=256,
+        lr=3e-3,
+        min_lr=3e-4,
+        log_every=1,
+        threads=1,
+        device="cpu",
+        checkpoint_every=100,
+    )
 
 
 def rl_config():
@@ -48,31 +65,10 @@ def main(kind: str, root: str, out: str) -> None:
     if kind == "train":
         texts = json.loads((root_p / "texts.json").read_text())
         blocks = packing.pack(packing.encode(tok, texts, "completion"), 256)
-        cfg = TrainConfig(
-            dataset="x",
-            tokens=6 * 4 * 256,
-            batch_size=4,
-            seq_len=256,
-            lr=3e-3,
-            min_lr=3e-4,
-            log_every=1,
-            threads=1,
-            device="cpu",
-            checkpoint_every=100,
-        )
-        mc = M.ModelConfig(
-            vocab_size=tok.get_vocab_size(),
-            n_layer=1,
-            d_model=32,
-            n_head=2,
-            n_kv_head=1,
-            d_ff=64,
-            max_seq_len=256,
-        )
         o = Path(out)
         train(
-            cfg,
-            mc,
+            train_config(),
+            tiny.config(tok.get_vocab_size(), 256),
             blocks,
             RunPaths(o / "out", o / "resume", o / "live", root_p / "tok.json"),
             progress=False,

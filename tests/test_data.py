@@ -1,20 +1,15 @@
 """Dataset specs, quotas, Parquet determinism, bad params, atomic writes, the generate stage's errors."""
 
 import hashlib
-import subprocess
-import sys
-from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
+import stagerun
 from interplay import data
 from interplay.params import ParamsError
 from interplay.task.spec import TaskSpec, task_spec_from_params
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def small(**over):
@@ -152,14 +147,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
 
 
 def _run_stage(tmp_path, params, name):
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    return subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "generate.py"), name],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return stagerun.run(tmp_path, params, "generate", name)
 
 
 def test_generate_stage_rejects_bad_params_before_work(tmp_path):

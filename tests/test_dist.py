@@ -10,13 +10,14 @@ import polars as pl
 import pytest
 import torch
 
+import tiny
 from interplay import data, packing
 from interplay import evaluate as E
 from interplay import model as M
 from interplay import tokenizer as T
 from interplay.launch import command
 from interplay.task.spec import TaskSpec
-from interplay.train import RunPaths, TrainConfig, train
+from interplay.train import RunPaths, train
 
 HERE = Path(__file__).resolve().parent
 
@@ -53,53 +54,19 @@ def setup(tmp_path_factory):
     (d / "texts.json").write_text(json.dumps(texts))
     tok = T.train(texts + pl.read_parquet(d / "eval.parquet")["text"].to_list())
     T.save(tok, d / "tok.json")
-    torch.manual_seed(0)
-    M.save(
-        M.Qwen2(
-            M.ModelConfig(
-                vocab_size=tok.get_vocab_size(),
-                n_layer=1,
-                d_model=32,
-                n_head=2,
-                n_kv_head=1,
-                d_ff=64,
-                max_seq_len=256,
-            )
-        ),
-        d / "model",
-        d / "tok.json",
-    )
+    M.save(tiny.model(tok.get_vocab_size(), 256), d / "model", d / "tok.json")
     return d, tok, texts
 
 
 def test_ddp_training_matches_single_process(setup, tmp_path):
     d, tok, texts = setup
     blocks = packing.pack(packing.encode(tok, texts, "completion"), 256)
-    cfg = TrainConfig(
-        dataset="x",
-        tokens=6 * 4 * 256,
-        batch_size=4,
-        seq_len=256,
-        lr=3e-3,
-        min_lr=3e-4,
-        log_every=1,
-        threads=1,
-        device="cpu",
-        checkpoint_every=100,
-    )
-    mc = M.ModelConfig(
-        vocab_size=tok.get_vocab_size(),
-        n_layer=1,
-        d_model=32,
-        n_head=2,
-        n_kv_head=1,
-        d_ff=64,
-        max_seq_len=256,
-    )
+    import ddp_worker
+
     single = tmp_path / "single"
     train(
-        cfg,
-        mc,
+        ddp_worker.train_config(),
+        tiny.config(tok.get_vocab_size(), 256),
         blocks,
         RunPaths(single / "out", single / "resume", single / "live", d / "tok.json"),
         progress=False,

@@ -1,24 +1,18 @@
 """Evaluation: scoring path end to end, metrics, problem selection, stage errors."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import polars as pl
 import pytest
 import torch
-import yaml
 
+import stagerun
+import tiny
 from interplay import data
 from interplay import evaluate as E
-from interplay import model as M
 from interplay import tokenizer as T
 from interplay.params import ParamsError
 from interplay.sampling import Samples
 from interplay.task.spec import TaskSpec
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +43,7 @@ def test_gold_completions_score_perfectly(setup, monkeypatch):
 
 def test_random_model_rows_are_consistent(setup):
     _, df, tok = setup
-    torch.manual_seed(0)
-    m = M.Qwen2(
-        M.ModelConfig(
-            vocab_size=tok.get_vocab_size(),
-            n_layer=1,
-            d_model=32,
-            n_head=2,
-            n_kv_head=1,
-            d_ff=64,
-            max_seq_len=512,
-        )
-    )
+    m = tiny.model(tok.get_vocab_size())
     out = E.run(
         m, tok, df.head(4), E.EvalConfig(samples=4, max_new_tokens=16), torch.device("cpu"), progress=False
     )
@@ -106,14 +89,7 @@ def test_ranges_must_be_disjoint():
 
 
 def _stage(tmp_path, params, name):
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    return subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "evaluate.py"), name],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return stagerun.run(tmp_path, params, "evaluate", name)
 
 
 def test_stage_refuses_training_data_and_unknown_models(tmp_path):

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+import tiny
 from interplay import model as M
 from interplay.params import ParamsError
 
@@ -85,9 +86,7 @@ def test_bad_model_params(entry, key):
 
 def test_untied_embeddings_save_and_load_into_transformers(tmp_path):
     transformers = pytest.importorskip("transformers")
-    cfg = M.ModelConfig(
-        vocab_size=300, n_layer=1, d_model=32, n_head=2, n_kv_head=1, d_ff=64, tie_embeddings=False
-    )
+    cfg = tiny.config(300, tie_embeddings=False)
     m = make(cfg)
     assert m.lm_head.weight.data_ptr() != m.model.embed_tokens.weight.data_ptr()
     assert sum(p.numel() for p in m.parameters()) == cfg.n_params()

@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 import torch
 
+import tiny
 from interplay import data, rl
 from interplay import model as M
 from interplay import tokenizer as T
@@ -48,10 +49,7 @@ def test_advantages():
 
 
 def test_update_moves_probability_toward_positive_advantage():
-    torch.manual_seed(0)
-    m = M.Qwen2(
-        M.ModelConfig(vocab_size=30, n_layer=1, d_model=32, n_head=2, n_kv_head=1, d_ff=64, max_seq_len=32)
-    )
+    m = tiny.model(30, 32)
     ref = M.Qwen2(m.cfg)
     ref.load_state_dict(m.state_dict())
     opt = torch.optim.AdamW(m.parameters(), lr=1e-2)
@@ -70,10 +68,7 @@ def test_update_moves_probability_toward_positive_advantage():
 
 
 def test_completion_logprobs_match_full_sequence_scoring():
-    torch.manual_seed(1)
-    m = M.Qwen2(
-        M.ModelConfig(vocab_size=30, n_layer=1, d_model=32, n_head=2, n_kv_head=1, d_ff=64, max_seq_len=32)
-    ).eval()
+    m = tiny.model(30, 32, seed=1).eval()
     seqs = [([1, 2, 3, 4, 5], [6, 7]), ([1, 2, 3], [8, 9, 10, 11]), ([2, 2, 2, 2], [5])]
     ids, mask, start = rl._batch(seqs, "cpu")
     assert start == 2 and mask.shape == (3, ids.shape[1] - 1 - start)
@@ -95,19 +90,7 @@ def pool_setup(tmp_path_factory):
     rows = pl.read_parquet(d / "r.parquet").to_dicts()
     tok = T.train([r["text"] for r in rows])
     T.save(tok, d / "tok.json")
-    torch.manual_seed(0)
-    m = M.Qwen2(
-        M.ModelConfig(
-            vocab_size=tok.get_vocab_size(),
-            n_layer=1,
-            d_model=32,
-            n_head=2,
-            n_kv_head=1,
-            d_ff=64,
-            max_seq_len=512,
-        )
-    )
-    M.save(m, d / "init", d / "tok.json")
+    M.save(tiny.model(tok.get_vocab_size()), d / "init", d / "tok.json")
     return d, rows, tok
 
 

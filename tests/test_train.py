@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+import stagerun
+import tiny
 from interplay import model as M
 from interplay import packing
 from interplay import tokenizer as T
@@ -88,15 +90,7 @@ def _run(tmp_path, tok, name, stop_after=None, steps=12):
         device="cpu",
         ladder=(0.5, 1.0),
     )
-    mc = M.ModelConfig(
-        vocab_size=tok.get_vocab_size(),
-        n_layer=1,
-        d_model=32,
-        n_head=2,
-        n_kv_head=1,
-        d_ff=64,
-        max_seq_len=128,
-    )
+    mc = tiny.config(tok.get_vocab_size(), 128)
     tj = tmp_path / "tok.json"
     T.save(tok, tj)
     paths = RunPaths(tmp_path / name / "out", tmp_path / name / "resume", tmp_path / name / "live", tj)
@@ -143,21 +137,7 @@ def test_bad_train_params(entry, key):
 
 
 def _stage(tmp_path, params, *args):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import yaml
-
-    root = Path(__file__).resolve().parents[1]
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    return subprocess.run(
-        [sys.executable, str(root / "stages" / "train.py"), *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return stagerun.run(tmp_path, params, "train", *args)
 
 
 def test_train_stage_errors_before_compute(tmp_path):
