@@ -100,3 +100,19 @@ def test_editing_one_dataset_reruns_only_it(repo):
     }
     assert "generate@rl_mixed" in changed and "tokenizer" in changed
     assert not any(c.startswith("generate@eval") for c in changed)
+
+
+def test_bytecode_is_not_a_dependency():
+    """Importing the (editable) package writes src/interplay/task/__pycache__/, inside a directory
+    that stages depend on: DVC must ignore it, or running the tests would make every dataset and
+    evaluation stage look changed."""
+    from dvc.repo import Repo
+
+    repo = Repo(str(ROOT))
+    try:
+        pyc = ROOT / "src/interplay/task/__pycache__/graph.cpython-311.pyc"
+        assert repo.dvcignore.is_ignored(repo.fs, str(pyc))
+        assert repo.dvcignore.is_ignored_dir(str(pyc.parent))
+        assert not repo.dvcignore.is_ignored(repo.fs, str(ROOT / "src/interplay/task/graph.py"))
+    finally:
+        repo.close()
