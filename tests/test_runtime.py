@@ -46,3 +46,39 @@ def test_one_and_two_threads_give_bit_identical_gradients(tmp_path):
         outs.append(r.stdout)
     assert len(outs[0]) > 100_000
     assert outs[0] == outs[1]
+
+
+_RL_UPDATE = """
+import sys, torch
+from interplay import model as M, rl
+from interplay.runtime import set_threads
+set_threads(2)
+assert torch.get_num_threads() == int(sys.argv[1]), torch.get_num_threads()
+torch.manual_seed(0)
+cfg = M.ModelConfig(vocab_size=64, n_layer=1, d_model=32, n_head=2, n_kv_head=1, d_ff=64)
+policy, ref = M.Qwen2(cfg), M.Qwen2(cfg)
+g = torch.Generator().manual_seed(1)
+# 80 completions of 450 tokens: the logged sums run over 36,000 > 32,768 elements (torch's grain)
+seqs = [(torch.randint(0, 64, (8,), generator=g).tolist(), torch.randint(0, 64, (450,), generator=g).tolist())
+        for _ in range(80)]
+advs = torch.randn(80, generator=g).tolist()
+opt = torch.optim.AdamW(policy.parameters(), lr=1e-3, foreach=False)
+stats = rl._update(policy, policy, ref, opt, seqs, advs, rl.RLConfig(dataset="d", init="i"), "cpu")
+print(repr(sorted(stats.items())))
+sys.stdout.flush()
+sys.stdout.buffer.write(b"".join(p.detach().numpy().tobytes() for p in policy.parameters()))
+"""
+
+
+def test_rl_update_weights_and_logged_statistics_do_not_depend_on_threads():
+    """The GRPO update's weights and its logged loss / KL / entropy / clip fraction: the logs are sums
+    over all completion tokens, so they must not be split across threads in a thread-dependent way."""
+    outs = []
+    for n in ("1", "2"):
+        env = {"INTERPLAY_THREADS": n, "PATH": "/usr/bin:/bin"}
+        r = subprocess.run([sys.executable, "-c", _RL_UPDATE, n], capture_output=True, env=env, check=True)
+        outs.append(r.stdout)
+    stats = [o.split(b"\n", 1)[0].decode() for o in outs]
+    assert "'kl'" in stats[0] and "'entropy'" in stats[0]
+    assert stats[0] == stats[1]
+    assert len(outs[0]) > 10_000 and outs[0] == outs[1]

@@ -459,6 +459,13 @@ def run(
     return summary
 
 
+def _token_sum(x: torch.Tensor) -> float:
+    """Sum of a (completions, tokens) tensor for the logs, in float64 and in an order that does not
+    depend on the thread count: each row alone, then the row sums. (A flat ``sum()`` of more than
+    32,768 elements is split across threads, which changes its last bits.)"""
+    return float(x.double().sum(-1).sum())
+
+
 def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -> dict[str, float]:
     """PPO-clip epochs over mini-batches; old log-probs from the rollout policy (before updates).
 
@@ -519,11 +526,11 @@ def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -
             with torch.no_grad():
                 tot += torch.tensor(
                     [
-                        float((per_tok * m).sum()),
-                        float((kl * m).sum()),
-                        float((ent * m).sum()),
-                        float((((ratio - 1).abs() > cfg.clip_eps).float() * m).sum()),
-                        float(m.sum()),
+                        _token_sum(per_tok * m),
+                        _token_sum(kl * m),
+                        _token_sum(ent * m),
+                        _token_sum(((ratio - 1).abs() > cfg.clip_eps).float() * m),
+                        _token_sum(m),
                     ],
                     dtype=torch.float64,
                 )
