@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import yaml
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from bench_model import (  # this folder is on sys.path when run as a script
+    model_config,
+    peak_flops,
+    train_step,
+)
 from interplay import model as M
 from interplay.train import flops_per_token
 
@@ -40,26 +43,6 @@ def best_of(fn, reps: int = 5, warmup: int = 2) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return sorted(times)[len(times) // 2]
-
-
-def peak_flops() -> float:
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    return 2 * 2048**3 / min(best_of(lambda: a @ b, reps=1, warmup=0) for _ in range(6))
-
-
-def train_step_seconds(cfg: M.ModelConfig, batch: int, seq: int) -> float:
-    torch.manual_seed(0)
-    m = M.Qwen2(cfg)
-    opt = torch.optim.AdamW(m.parameters(), lr=1e-3, foreach=False)
-    idx = torch.randint(0, cfg.vocab_size, (batch, seq))
-
-    def step():
-        loss = F.cross_entropy(m(idx).view(-1, cfg.vocab_size), idx.roll(-1, 1).view(-1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return best_of(step, reps=7)
 
 
 def gemm_seconds(cfg: M.ModelConfig, rows: int) -> tuple[float, float]:
@@ -128,21 +111,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    p = yaml.safe_load(Path("params.yaml").read_text())
-    tj = Path("data/tokenizer/tokenizer.json")
-    if tj.exists():
-        from interplay.tokenizer import load
-
-        vocab = load(tj).get_vocab_size()
-    else:
-        vocab = 2304
-    cfg = M.config_from_params(p["model"], vocab)
+    cfg, p = model_config()
     batch, seq = p["train_defaults"]["batch_size"], p["train_defaults"]["seq_len"]
     tokens = batch * seq
     fpt = flops_per_token(cfg, seq)
-    attn_flops = 6 * cfg.n_layer * cfg.d_model * seq * tokens  # the trainer's causal-attention share
+    attn_flops = (fpt - flops_per_token(cfg, 0)) * tokens  # the trainer's causal-attention share
     peak = peak_flops()
-    step = train_step_seconds(cfg, batch, seq)
+    step = best_of(train_step(cfg, batch, seq), reps=7)
     gemm, gemm_flops = gemm_seconds(cfg, tokens)
     hd = cfg.head_dim
     attn = {

@@ -17,7 +17,8 @@ from pathlib import Path
 import yaml
 
 
-def _cfg(vocab: int | None = None):
+def model_config(vocab: int | None = None):
+    """params.yaml's model shape (vocab from the built tokenizer, else 2,304) and the params."""
     from interplay import model as M
 
     p = yaml.safe_load(Path("params.yaml").read_text())
@@ -29,28 +30,41 @@ def _cfg(vocab: int | None = None):
     return M.config_from_params(p["model"], vocab), p
 
 
-def _train(q, threads: int, batch: int, seq: int, steps: int, compile_model: bool = False) -> None:
+def train_step(cfg, batch: int, seq: int, compile_model: bool = False):
+    """One training step (forward, loss, backward, AdamW) on fixed random tokens, as a closure."""
     import torch
     import torch.nn.functional as F
 
     from interplay import model as M
-    from interplay.train import CPU_PEAK_FLOPS_PER_THREAD, flops_per_token
 
-    torch.set_num_threads(threads)
-    cfg, _ = _cfg()
     torch.manual_seed(0)
     m = M.Qwen2(cfg)
     opt = torch.optim.AdamW(m.parameters(), lr=1e-3, foreach=False)
     fwd = torch.compile(m) if compile_model else m  # inductor: the first steps compile (warm-up)
     idx = torch.randint(0, cfg.vocab_size, (batch, seq))
-    times = []
-    warmup = 4 if compile_model else 2
-    for i in range(steps + warmup):
-        t = time.perf_counter()
+
+    def step() -> None:
         loss = F.cross_entropy(fwd(idx).view(-1, cfg.vocab_size), idx.roll(-1, 1).view(-1))
         opt.zero_grad()
         loss.backward()
         opt.step()
+
+    return step
+
+
+def _train(q, threads: int, batch: int, seq: int, steps: int, compile_model: bool = False) -> None:
+    import torch
+
+    from interplay.train import CPU_PEAK_FLOPS_PER_THREAD, flops_per_token
+
+    torch.set_num_threads(threads)
+    cfg, _ = model_config()
+    step = train_step(cfg, batch, seq, compile_model)
+    times = []
+    warmup = 4 if compile_model else 2
+    for i in range(steps + warmup):
+        t = time.perf_counter()
+        step()
         if i >= warmup:
             times.append(time.perf_counter() - t)
     tps = batch * seq / (sum(times) / len(times))
@@ -96,7 +110,7 @@ def _sample(q, threads: int, kind: str, n: int, prompt_len: int, new: int, probl
     from interplay.sampling import generate
 
     torch.set_num_threads(threads)
-    cfg, _ = _cfg()
+    cfg, _ = model_config()
     torch.manual_seed(0)
     m = M.Qwen2(cfg).eval()
     prompts = [torch.randint(10, cfg.vocab_size, (prompt_len,)).tolist() for _ in range(problems)]
@@ -186,13 +200,20 @@ def _peak(q, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    q.put({"flops_s": peak_flops()})
+
+
+def peak_flops() -> float:
+    """FLOP/s of the fastest of 6 sgemms 2048^3 at the current thread count."""
+    import torch
+
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     best = 0.0
     for _ in range(6):
         t = time.perf_counter()
         a @ b
         best = max(best, 2 * 2048**3 / (time.perf_counter() - t))
-    q.put({"flops_s": best})
+    return best
 
 
 def run(fn, *args):
@@ -237,7 +258,7 @@ def main() -> None:
             f"{res['ours']['tok_s'] / res['hf']['tok_s']:.1f}x"
         )
         return
-    cfg, p = _cfg()
+    cfg, p = model_config()
     td = p["train_defaults"]
     print(f"model {cfg.n_layer}x{cfg.d_model} ({cfg.n_params():,} params), {args.threads} threads")
     from interplay.train import CPU_PEAK_FLOPS_PER_THREAD
