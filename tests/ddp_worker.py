@@ -13,7 +13,7 @@ from interplay import evaluate as E
 from interplay import model as M
 from interplay import packing
 from interplay import tokenizer as T
-from interplay.train import RunPaths, TrainConfig, train
+from interplay.train import RunPaths, train
 
 
 def text_reward_score(text, gold, answer, modulus=None):
@@ -26,18 +26,7 @@ def text_reward_score(text, gold, answer, modulus=None):
 
 def train_config():
     """The training settings both the single-process and the 2-process run use (tests/test_dist.py)."""
-    return TrainConfig(
-        dataset="x",
-        tokens=6 * 4 * 256,
-        batch_size=4,
-        seq_len=256,
-        lr=3e-3,
-        min_lr=3e-4,
-        log_every=1,
-        threads=1,
-        device="cpu",
-        checkpoint_every=100,
-    )
+    return tiny.train_config(6, 256, log_every=1, checkpoint_every=100)
 
 
 def rl_config():

@@ -77,19 +77,7 @@ def test_batches_are_a_pure_function_of_step():
 
 def _run(tmp_path, tok, name, stop_after=None, steps=12):
     blocks = packing.pack(packing.encode(tok, TEXTS, "completion"), 128)
-    cfg = TrainConfig(
-        dataset="x",
-        tokens=steps * 4 * 128,
-        batch_size=4,
-        seq_len=128,
-        lr=3e-3,
-        min_lr=3e-4,
-        checkpoint_every=4,
-        log_every=2,
-        threads=1,
-        device="cpu",
-        ladder=(0.5, 1.0),
-    )
+    cfg = tiny.train_config(steps, 128, checkpoint_every=4, log_every=2, ladder=(0.5, 1.0))
     mc = tiny.config(tok.get_vocab_size(), 128)
     tj = tmp_path / "tok.json"
     T.save(tok, tj)

@@ -3,6 +3,7 @@
 import torch
 
 from interplay import model as M
+from interplay.train import TrainConfig
 
 
 def config(vocab_size: int, max_seq_len: int = 512, **over) -> M.ModelConfig:
@@ -22,3 +23,18 @@ def model(vocab_size: int, max_seq_len: int = 512, seed: int = 0) -> M.Qwen2:
     """A freshly initialised tiny model, its weights drawn after ``torch.manual_seed(seed)``."""
     torch.manual_seed(seed)
     return M.Qwen2(config(vocab_size, max_seq_len))
+
+
+def train_config(steps: int, seq_len: int, **over) -> TrainConfig:
+    """``steps`` steps of 4 sequences of ``seq_len`` tokens on one CPU thread; ``over`` sets the rest."""
+    return TrainConfig(
+        dataset="x",
+        tokens=steps * 4 * seq_len,
+        batch_size=4,
+        seq_len=seq_len,
+        lr=3e-3,
+        min_lr=3e-4,
+        threads=1,
+        device="cpu",
+        **over,
+    )
