@@ -21,6 +21,16 @@ def test_override_replaces_the_params_value_and_rejects_garbage(monkeypatch):
             threads_override(2)
 
 
+def _at_one_and_two_threads(script: str) -> list[bytes]:
+    """stdout of ``script`` run with INTERPLAY_THREADS=1, then =2 (it asserts it got that many)."""
+    outs = []
+    for n in ("1", "2"):
+        env = {"INTERPLAY_THREADS": n, "PATH": "/usr/bin:/bin"}
+        r = subprocess.run([sys.executable, "-c", script, n], capture_output=True, env=env, check=True)
+        outs.append(r.stdout)
+    return outs
+
+
 _STEP = """
 import sys, torch
 from interplay.model import ModelConfig, Qwen2
@@ -39,11 +49,7 @@ sys.stdout.buffer.write(grads + logits.detach().numpy().tobytes())
 
 def test_one_and_two_threads_give_bit_identical_gradients(tmp_path):
     """If this fails on a machine, do not use INTERPLAY_THREADS there: cached results would differ."""
-    outs = []
-    for n in ("1", "2"):
-        env = {"INTERPLAY_THREADS": n, "PATH": "/usr/bin:/bin"}
-        r = subprocess.run([sys.executable, "-c", _STEP, n], capture_output=True, env=env, check=True)
-        outs.append(r.stdout)
+    outs = _at_one_and_two_threads(_STEP)
     assert len(outs[0]) > 100_000
     assert outs[0] == outs[1]
 
@@ -73,11 +79,7 @@ sys.stdout.buffer.write(b"".join(p.detach().numpy().tobytes() for p in policy.pa
 def test_rl_update_weights_and_logged_statistics_do_not_depend_on_threads():
     """The GRPO update's weights and its logged loss / KL / entropy / clip fraction: the logs are sums
     over all completion tokens, so they must not be split across threads in a thread-dependent way."""
-    outs = []
-    for n in ("1", "2"):
-        env = {"INTERPLAY_THREADS": n, "PATH": "/usr/bin:/bin"}
-        r = subprocess.run([sys.executable, "-c", _RL_UPDATE, n], capture_output=True, env=env, check=True)
-        outs.append(r.stdout)
+    outs = _at_one_and_two_threads(_RL_UPDATE)
     stats = [o.split(b"\n", 1)[0].decode() for o in outs]
     assert "'kl'" in stats[0] and "'entropy'" in stats[0]
     assert stats[0] == stats[1]
