@@ -82,6 +82,8 @@ def test_bad_dataset_params_name_the_key(entry, key):
         ({"modulus": 1}, "task.modulus: must be >= 2"),
         ({"const_range": [4, 1]}, "task.const_range: min 4 > max 1"),
         ({"names": "short"}, "task.names: must be one of"),
+        ({"trace": "backward"}, "task.trace: must be one of"),
+        ({"question": "middle"}, "task.question: must be one of"),
         ({"splits": {"pre": 0.5, "eval": 0.2}}, "task.splits: weights must sum to 1"),
         ({"modulus": 5, "const_range": [0, 9]}, "task.const_range: constants must be below the modulus"),
     ],

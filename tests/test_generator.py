@@ -116,10 +116,38 @@ def check_invariants(ex, spec: TaskSpec) -> None:
     if g.mode == "reverse":
         consts |= {g.nodes[g.final].value, 0}  # the reveal, and "greater than 0"
     assert numbers == consts
-    # 7. the record regenerates alone, byte-identical
+    # 7. a plan names exactly the solution's quantities, each once, each with its gold inputs
+    if spec.trace == "plan":
+        check_plan(r.trace, ex.gold, g, r)
+    else:
+        assert "Plan:" not in r.trace
+    body = f"{r.question} {r.problem}" if spec.question == "first" else f"{r.problem} {r.question}"
+    assert ex.prompt == f"<question> {body} </question> <solution>"
+    # 8. the record regenerates alone, byte-identical
     again = regenerate(spec, ex.split, ex.context, ex.mode, ex.op, ex.ordinal, ex.attempt)
     assert again.text == ex.text and again.uid == ex.uid
     assert split_of(ex.qid, spec.splits) == ex.split
+
+
+def check_plan(trace, gold, g, r) -> None:
+    """Read the plan back with plain string splitting (no project code) and compare with the gold."""
+    assert trace.startswith("Plan: ")
+    nxt = ". The question is difficult" if g.mode == "reverse" else ". Define "
+    plan = trace[len("Plan: ") : trace.index(nxt)]
+    lines = [ln.split(" <- ") for ln in plan.split("; ")]
+    by_name = {gn.name: gn for gn in gold}
+    assert lines[0][0] == r.names[g.final]
+    assert sorted(name for name, _ in lines) == sorted(by_name)  # each needed quantity once
+    for name, reads in lines:
+        if reads == "unknown":
+            assert g.mode == "reverse" and name == r.names[g.hidden]
+        elif reads == "given":
+            assert not by_name[name].parents
+        else:
+            assert frozenset(reads.split(", ")) == by_name[name].parents
+    # breadth-first from the question: every later line is read by an earlier one
+    for k, (name, _) in enumerate(lines[1:], start=1):
+        assert any(name in reads.split(", ") for _, reads in lines[:k])
 
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -147,8 +175,10 @@ def test_invariants_plain(seed, op, mode, context):
     letters=st.sampled_from(["random", "ordered"]),
     order=st.sampled_from(["generator", "statement"]),
     keep=st.sampled_from([1.0, 0.5, 0.0]),
+    trace=st.sampled_from(["forward", "plan"]),
+    question=st.sampled_from(["last", "first"]),
 )
-def test_invariants_modular_and_formats(seed, op, mode, names, letters, order, keep):
+def test_invariants_modular_and_formats(seed, op, mode, names, letters, order, keep, trace, question):
     spec = TaskSpec(
         master_seed=seed,
         modulus=23,
@@ -157,12 +187,46 @@ def test_invariants_modular_and_formats(seed, op, mode, names, letters, order, k
         letters=letters,
         step_order=order,
         distractor_keep=keep,
+        trace=trace,
+        question=question,
     )
     ex = next(stream(spec, "pre", "zoo", mode, op))
     check_invariants(ex, spec)
     if letters == "ordered":
         first = ex.rendered.letters[ex.rendered.step_order[0]]
         assert first in ("a", "x")
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_plan_and_question_first_change_only_the_text(mode):
+    """Same problems (qids, graphs, split ownership) whatever the trace style or question position;
+    the plan trace is the forward trace with a plan in front of it."""
+    kw = dict(master_seed=5, modulus=23, const_range=(0, 22), names="compact", letters="ordered")
+    plain = TaskSpec(**kw)
+    planned = TaskSpec(**kw, trace="plan", question="first")
+    for op in (2, 5, 9):
+        a = list(itertools.islice(stream(plain, "eval", "zoo", mode, op), 20))
+        b = list(itertools.islice(stream(planned, "eval", "zoo", mode, op), 20))
+        assert [e.qid for e in a] == [e.qid for e in b]
+        for ea, eb in zip(a, b):
+            plan, sep, rest = eb.rendered.trace.partition(". ")
+            assert plan.startswith("Plan: ") and sep and rest == ea.rendered.trace
+            assert eb.prompt.startswith(f"<question> {ea.rendered.question} {ea.rendered.problem}")
+            assert ea.rendered.trace in eb.text and ea.text != eb.text
+
+
+def test_a_wrong_plan_never_changes_the_score():
+    spec = TaskSpec(master_seed=2, modulus=23, const_range=(0, 22), names="compact", trace="plan")
+    for ex in itertools.islice(stream(spec, "pre", "zoo", "forward", 6), 10):
+        plan, _, blocks = ex.text.partition(". Define ")
+        good = score(ex.text, ex.gold, ex.rendered.answer, 23)
+        assert good.verified
+        prompt = plan[: plan.index("Plan:")]
+        for bad_plan in ("Plan: nonsense <- ; <- <- given", "Plan: " + "x <- y; " * 50, ""):
+            bad = f"{prompt}{bad_plan}. Define {blocks}"
+            assert score(bad, ex.gold, ex.rendered.answer, 23) == good
+        # and a plan alone, without Define blocks, scores nothing
+        assert score(plan + ".", ex.gold, ex.rendered.answer, 23).n_perfect == 0
 
 
 def test_stream_is_deterministic_and_distinct():

@@ -48,7 +48,7 @@ class Example:
     @property
     def prompt(self) -> str:
         r = self.rendered
-        return f"<question> {r.problem} {r.question} </question> <solution>"
+        return f"<question> {r.body} </question> <solution>"
 
     @property
     def text(self) -> str:

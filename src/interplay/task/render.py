@@ -1,6 +1,17 @@
-"""Writing a sampled graph as text: statements, question and solution trace (generator.md §7–§8).
+"""Writing a sampled graph as text: statements, question and solution trace.
 
-The format settings of ``TaskSpec`` (names, letters, step order) change only this module's output.
+The format settings of ``TaskSpec`` (names, letters, step order, trace style, question position)
+change only this module's output, never which graph is drawn.
+
+A ``plan`` trace starts with the quantities the question needs, walked breadth-first back from the
+question, each with the quantities it reads::
+
+    Plan: total_x in zoo <- owl in zoo, cat in zoo; owl in zoo <- cat in zoo; cat in zoo <- given.
+
+Every line is a one-hop lookup by name (a total reads the items its container mentions; a stated
+quantity reads what its sentence names), so the set of needed quantities is written out instead of
+being worked out silently before the first ``Define``. The ``Define`` blocks follow unchanged; the
+parser reads only those, so a plan, right or wrong, never changes a score.
 """
 
 from __future__ import annotations
@@ -14,6 +25,10 @@ from interplay.task.lexicon import Context, compact
 from interplay.task.linear import Lin
 from interplay.task.spec import TaskSpec
 
+PLAN_PREFIX = "Plan:"
+PLAN_ARROW = "<-"
+PLAN_LEAF = "given"  # a quantity stated as a constant
+PLAN_UNKNOWN = "unknown"  # reverse mode: the hidden quantity
 REVERSE_PREFIX = "The question is difficult, so we use equations to solve it."
 UNKNOWN_TEXT = "we don't know its value yet but will find it out later"
 _RANDOM_LETTERS = string.ascii_letters  # 52
@@ -40,6 +55,14 @@ class Rendered:
     step_order: list[int]
     letters: dict[int, str]
     n_temps: int
+    question_first: bool = False
+
+    @property
+    def body(self) -> str:
+        """The text between ``<question>`` and ``</question>``: statements and question in order."""
+        if self.question_first:
+            return f"{self.question} {self.problem}"
+        return f"{self.problem} {self.question}"
 
 
 def node_name(node: Node, ctx: Context, style: str) -> str:
@@ -253,6 +276,34 @@ class _TraceWriter:
         )
 
 
+def plan_order(g: Graph) -> list[int]:
+    """The needed quantities breadth-first from the final one (inputs in the order they are read)."""
+    order, seen = [g.final], {g.final}
+    k = 0
+    while k < len(order):
+        for j in g.nodes[order[k]].inputs:
+            if j not in seen:
+                seen.add(j)
+                order.append(j)
+        k += 1
+    return order
+
+
+def plan(g: Graph, names: dict[int, str]) -> str:
+    """``Plan: q <- a, b; a <- given; ...`` for the quantities of ``plan_order``."""
+    lines = []
+    for i in plan_order(g):
+        node = g.nodes[i]
+        if g.mode == "reverse" and i == g.hidden:
+            reads = PLAN_UNKNOWN
+        elif node.inputs:
+            reads = ", ".join(dict.fromkeys(names[j] for j in node.inputs))
+        else:
+            reads = PLAN_LEAF
+        lines.append(f"{names[i]} {PLAN_ARROW} {reads}")
+    return f"{PLAN_PREFIX} " + "; ".join(lines) + "."
+
+
 def render(g: Graph, ctx: Context, spec: TaskSpec, rng: random.Random) -> Rendered:
     names = {n.id: node_name(n, ctx, spec.names) for n in g.nodes}
     sentences: list[tuple[int, str]] = []
@@ -286,6 +337,8 @@ def render(g: Graph, ctx: Context, spec: TaskSpec, rng: random.Random) -> Render
     else:
         trace = " ".join(blocks)
         answer = g.nodes[g.final].value
+    if spec.trace == "plan":
+        trace = f"{plan(g, names)} {trace}"
     return Rendered(
         problem=problem,
         question=question,
@@ -296,6 +349,7 @@ def render(g: Graph, ctx: Context, spec: TaskSpec, rng: random.Random) -> Render
         step_order=steps,
         letters=writer.letter_of,
         n_temps=writer.n_temps,
+        question_first=spec.question == "first",
     )
 
 

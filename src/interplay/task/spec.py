@@ -12,6 +12,8 @@ from typing import Any
 NAME_STYLES = ("natural", "compact", "fused")
 LETTER_STYLES = ("random", "ordered")
 STEP_ORDERS = ("generator", "statement")
+TRACE_STYLES = ("forward", "plan")
+QUESTION_POSITIONS = ("last", "first")
 MODES = ("forward", "reverse")
 SPLITS = ("pre", "mid", "rl", "eval")
 
@@ -35,6 +37,10 @@ class TaskSpec:
     names: str = "natural"
     letters: str = "random"  # random (upstream) or ordered (a, b, c, ... in order of definition)
     step_order: str = "generator"  # generator (upstream) or statement (follow the problem's sentences)
+    # forward: the Define blocks alone (paper); plan: first a plan walked back from the question, one
+    # "quantity <- what it reads" line per needed quantity, then the same Define blocks
+    trace: str = "forward"
+    question: str = "last"  # last: statements, then the question (paper); first: the question first
     splits: dict[str, float] = field(
         default_factory=lambda: {"pre": 0.6, "mid": 0.15, "rl": 0.15, "eval": 0.1}
     )
@@ -94,6 +100,10 @@ def task_spec_from_params(d: dict[str, Any], key: str = "task") -> TaskSpec:
         kw["letters"] = as_choice(d["letters"], f"{key}.letters", LETTER_STYLES)
     if "step_order" in d:
         kw["step_order"] = as_choice(d["step_order"], f"{key}.step_order", STEP_ORDERS)
+    if "trace" in d:
+        kw["trace"] = as_choice(d["trace"], f"{key}.trace", TRACE_STYLES)
+    if "question" in d:
+        kw["question"] = as_choice(d["question"], f"{key}.question", QUESTION_POSITIONS)
     if "splits" in d:
         shares = weights(d["splits"], f"{key}.splits", SPLITS)
         kw["splits"] = {s: shares.get(s, 0.0) for s in SPLITS}
