@@ -69,6 +69,61 @@ def test_packed_documents_equal_separate_sequences():
         assert torch.allclose(out[:, 7:], m(b), atol=1e-5)
 
 
+def _canon(cfg=CFG, seed=0, scale=0.5):
+    """A Canon model whose convolutions are random (not the zero-initialised identity)."""
+    m = make(M.ModelConfig(**{**cfg.__dict__, "canon": True}), seed)
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if ".canon_" in name:
+                p.normal_(0.0, scale, generator=torch.Generator().manual_seed(seed + 1))
+    return m
+
+
+def test_canon_starts_as_the_identity_and_counts_its_parameters():
+    plain, canon = make(), make(M.ModelConfig(**{**CFG.__dict__, "canon": True}))
+    assert sum(p.numel() for p in canon.parameters()) == canon.cfg.n_params()
+    assert canon.cfg.n_params() - CFG.n_params() == CFG.n_layer * 2 * CFG.d_model * M.CANON_WIDTH
+    canon.load_state_dict(plain.state_dict(), strict=False)  # same weights; Canon still zero
+    idx = torch.randint(0, CFG.vocab_size, (2, 20), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(canon(idx), plain(idx))
+        changed = _canon()
+        changed.load_state_dict(
+            {**plain.state_dict(), **{k: v for k, v in changed.state_dict().items() if "canon" in k}}
+        )
+        assert not torch.allclose(changed(idx), plain(idx), atol=1e-3)
+
+
+def test_canon_is_causal_and_stays_inside_packed_documents():
+    m = _canon()
+    a = torch.randint(0, 300, (1, 7))
+    b = torch.randint(0, 300, (1, 5))
+    packed = torch.cat([a, b], dim=1)
+    pos = torch.cat([torch.arange(7), torch.arange(5)]).unsqueeze(0)
+    doc = torch.tensor([0] * 7 + [1] * 5)
+    mask = ((doc[:, None] == doc[None, :]) & torch.ones(12, 12, dtype=torch.bool).tril())[None, None]
+    with torch.no_grad():
+        out = m(packed, pos, mask)
+        assert torch.allclose(out[:, :7], m(a), atol=1e-5)
+        assert torch.allclose(out[:, 7:], m(b), atol=1e-5)
+        # causal: a later token never changes an earlier logit
+        longer = torch.cat([a, torch.randint(0, 300, (1, 4))], dim=1)
+        assert torch.allclose(m(longer)[:, :7], m(a), atol=1e-5)
+
+
+def test_canon_checkpoint_round_trips_and_transformers_refuses_it(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    m = _canon()
+    M.save(m, tmp_path / "ck")
+    cfg = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert cfg["model_type"] == M.CANON_MODEL_TYPE and cfg["interplay"]["canon"] is True
+    idx = torch.randint(0, CFG.vocab_size, (2, 16))
+    with torch.no_grad():
+        assert torch.equal(M.load(tmp_path / "ck")(idx), m(idx))
+    with pytest.raises((ValueError, KeyError)):  # an unknown model type, never a silent Qwen2
+        transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "ck")
+
+
 @pytest.mark.parametrize(
     "entry, key",
     [
@@ -76,6 +131,7 @@ def test_packed_documents_equal_separate_sequences():
         ({"n_head": 4, "n_kv_head": 3}, "model.n_kv_head: n_head 4 is not divisible"),
         ({"n_layer": 0}, "model.n_layer: must be >= 1"),
         ({"width": 3}, "model: unknown key(s) ['width']"),
+        ({"canon": "yes"}, "model.canon: expected true or false"),
     ],
 )
 def test_bad_model_params(entry, key):

@@ -11,10 +11,16 @@ PROMPTS = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14, 15, 16, 17, 18, 19], [20, 21,
 KEYS = [101, 202, 303, 404]
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "canon"])
+def model(request):
+    """The plain model, and one with Canon layers whose convolutions are not the identity."""
     torch.manual_seed(0)
-    return M.Qwen2(CFG).eval()
+    m = M.Qwen2(M.ModelConfig(**{**CFG.__dict__, "canon": request.param})).eval()
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if ".canon_" in name:
+                p.normal_(0.0, 0.5)
+    return m
 
 
 @pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.7, 0.9), (0.0, 1.0)])

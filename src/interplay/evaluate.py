@@ -153,6 +153,7 @@ def run(
                 "dataset": rec["dataset"],
                 "id": rec["id"],
                 "uid": rec["uid"],
+                "qid": rec["qid"],  # the problem alone (statements + question): same across trace formats
                 "op": rec["op"],
                 "context": rec["context"],
                 "mode": rec["mode"],

@@ -75,11 +75,17 @@ class Diff:
 
 
 def diff(a: pl.DataFrame, b: pl.DataFrame, ops: Sequence[int], k: int) -> Diff:
-    """mean(a) - mean(b) over ``ops``: paired when both evaluated exactly the same problems (same
-    content hashes ``uid``; ids alone name dataset coordinates, not content)."""
-    pa, pb = per_problem(a, ops, k, keys=_KEYS), per_problem(b, ops, k, keys=_KEYS)
+    """mean(a) - mean(b) over ``ops``: paired when both evaluated exactly the same problems: the
+    same content hashes ``uid`` (problem and gold trace), or the same ``qid`` (problem text alone:
+    a trace-format lever such as ``task.trace`` writes other solutions to the same problems). Ids
+    alone name dataset coordinates, not content."""
+    keys = _KEYS + (("qid",) if "qid" in a.columns and "qid" in b.columns else ())
+    pa, pb = per_problem(a, ops, k, keys=keys), per_problem(b, ops, k, keys=keys)
     va, vb = pa["v"].to_numpy(), pb["v"].to_numpy()
-    if pa.height and pa["uid"].to_list() == pb["uid"].to_list():
+    same = pa.height and pa["uid"].to_list() == pb["uid"].to_list()
+    if pa.height and "qid" in keys:
+        same = same or pa["qid"].to_list() == pb["qid"].to_list()
+    if same:
         lo, hi = bootstrap_diff_ci(va, vb)
         return Diff(float((va - vb).mean()), lo, hi, True)
     if va.size == 0 or vb.size == 0:

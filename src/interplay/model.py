@@ -3,6 +3,13 @@
 Parameter names and ``config.json`` follow Hugging Face ``Qwen2ForCausalLM``, so a checkpoint written
 by ``save`` loads with ``transformers`` (and serves with vLLM at paper scale). fp32 on CPU; the
 trainer wraps forward passes in bf16 autocast on CUDA.
+
+Optional Canon layers (``canon: true``; Allen-Zhu, Physics of Language Models 4.1, arXiv 2512.17351):
+``h + conv(h)``, a causal depthwise convolution of width 4, on the input of attention and of the MLP
+of every layer. They add 8 * d_model parameters per layer and a little depth for mixing neighbouring
+tokens. Hugging Face's Qwen2 has no such layer, so a Canon checkpoint's ``config.json`` names its own
+``model_type`` (``CANON_MODEL_TYPE``): ``transformers`` refuses it instead of silently dropping the
+convolutions; this package's ``load`` reads it.
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ from torch import nn
 
 from interplay.params import as_float, as_int, check_keys, need
 
+CANON_WIDTH = 4  # taps of a Canon convolution: the token itself and the 3 before it
+CANON_MODEL_TYPE = "interplay_qwen2_canon"  # not a transformers model type: HF refuses, never misloads
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -32,6 +42,7 @@ class ModelConfig:
     rope_theta: float = 10000.0
     rms_eps: float = 1e-6
     tie_embeddings: bool = True  # paper: tied; untied avoids number-embedding collapse at tiny scale
+    canon: bool = False  # Canon layers before attention and MLP (not in HF Qwen2: see module doc)
 
     @property
     def head_dim(self) -> int:
@@ -42,15 +53,15 @@ class ModelConfig:
         kv = self.n_kv_head * hd
         attn = d * d + d + 2 * (d * kv + kv) + d * d  # q (bias), k, v (bias), o
         mlp = 3 * d * f
-        per_layer = attn + mlp + 2 * d
+        per_layer = attn + mlp + 2 * d + (2 * d * CANON_WIDTH if self.canon else 0)
         body = self.n_layer * per_layer + d
         emb = self.vocab_size * d * (1 if self.tie_embeddings else 2)
         return body + (emb if embedding else 0)
 
     def to_hf(self, bos: int, eos: int, pad: int) -> dict:
         return {
-            "architectures": ["Qwen2ForCausalLM"],
-            "model_type": "qwen2",
+            "architectures": ["Qwen2ForCausalLM"] if not self.canon else ["InterplayCanonForCausalLM"],
+            "model_type": "qwen2" if not self.canon else CANON_MODEL_TYPE,
             "vocab_size": self.vocab_size,
             "hidden_size": self.d_model,
             "intermediate_size": self.d_ff,
@@ -99,7 +110,17 @@ def config_from_params(d: dict, vocab_size: int, key: str = "model") -> ModelCon
     check_keys(
         d,
         key,
-        {"n_layer", "d_model", "n_head", "n_kv_head", "d_ff", "max_seq_len", "rope_theta", "tie_embeddings"},
+        {
+            "n_layer",
+            "d_model",
+            "n_head",
+            "n_kv_head",
+            "d_ff",
+            "max_seq_len",
+            "rope_theta",
+            "tie_embeddings",
+            "canon",
+        },
     )
     kw = {
         k: as_int(d[k], f"{key}.{k}", lo=1)
@@ -108,9 +129,10 @@ def config_from_params(d: dict, vocab_size: int, key: str = "model") -> ModelCon
     }
     if "rope_theta" in d:
         kw["rope_theta"] = as_float(d["rope_theta"], f"{key}.rope_theta", lo=1.0)
-    if "tie_embeddings" in d:
-        need(isinstance(d["tie_embeddings"], bool), f"{key}.tie_embeddings", "expected true or false")
-        kw["tie_embeddings"] = d["tie_embeddings"]
+    for flag in ("tie_embeddings", "canon"):
+        if flag in d:
+            need(isinstance(d[flag], bool), f"{key}.{flag}", "expected true or false")
+            kw[flag] = d[flag]
     cfg = ModelConfig(vocab_size=vocab_size, **kw)
     need(cfg.d_model % cfg.n_head == 0, f"{key}.n_head", f"d_model {cfg.d_model} is not divisible by it")
     need(cfg.n_head % cfg.n_kv_head == 0, f"{key}.n_kv_head", f"n_head {cfg.n_head} is not divisible by it")
@@ -198,6 +220,43 @@ class MLP(nn.Module):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
+class Canon(nn.Module):
+    """``h + sum_k w_k * h[t - k]`` for k = 0..3 per channel: a causal depthwise convolution with a
+    residual. Zero-initialised, so a new Canon layer is the identity. It never reads across a document
+    boundary of a packed block: with per-token ``positions`` (B, T) that restart at 0 in each
+    document, tap k reads only where the position is >= k."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(d, CANON_WIDTH))
+
+    def forward(self, h: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        T = h.shape[1]
+        y = h * self.weight[:, 0]
+        for k in range(1, min(CANON_WIDTH, T)):
+            prev = F.pad(h[:, :-k], (0, 0, k, 0))  # h[t - k], zeros before the sequence
+            if positions is not None and positions.dim() == 2:
+                prev = prev * (positions >= k).unsqueeze(-1).to(prev.dtype)
+            y = y + prev * self.weight[:, k]
+        return h + y
+
+    def history(self, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The last ``CANON_WIDTH - 1`` inputs before position ``lengths`` of each right-padded row
+        (P, T, d) -> (P, 3, d), oldest first, zeros before the start: the decoding state."""
+        P, _, d = h.shape
+        padded = F.pad(h, (0, 0, CANON_WIDTH - 1, 0))  # index j + 3 holds h[j]
+        idx = lengths.view(P, 1) + torch.arange(CANON_WIDTH - 1, device=h.device).view(1, -1)
+        return padded.gather(1, idx.unsqueeze(-1).expand(P, CANON_WIDTH - 1, d))
+
+    def step(self, h: torch.Tensor, hist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One new input per row: ``h`` (..., d) with its history (..., 3, d), oldest first ->
+        (output, the history after it)."""
+        y = h * self.weight[:, 0]
+        for k in range(1, CANON_WIDTH):
+            y = y + hist[..., CANON_WIDTH - 1 - k, :] * self.weight[:, k]
+        return h + y, torch.cat([hist[..., 1:, :], h.unsqueeze(-2)], dim=-2)
+
+
 class Layer(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -205,10 +264,19 @@ class Layer(nn.Module):
         self.mlp = MLP(cfg)
         self.input_layernorm = RMSNorm(cfg.d_model, cfg.rms_eps)
         self.post_attention_layernorm = RMSNorm(cfg.d_model, cfg.rms_eps)
+        if cfg.canon:
+            self.canon_attn = Canon(cfg.d_model)
+            self.canon_mlp = Canon(cfg.d_model)
 
-    def forward(self, x, cos, sin, mask=None):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask)
-        return x + self.mlp(self.post_attention_layernorm(x))
+    def forward(self, x, cos, sin, mask=None, positions=None):
+        h = self.input_layernorm(x)
+        if self.self_attn.cfg.canon:
+            h = self.canon_attn(h, positions)
+        x = x + self.self_attn(h, cos, sin, mask)
+        h = self.post_attention_layernorm(x)
+        if self.self_attn.cfg.canon:
+            h = self.canon_mlp(h, positions)
+        return x + self.mlp(h)
 
 
 class Body(nn.Module):
@@ -259,7 +327,7 @@ class Qwen2(nn.Module):
         cos, sin = rope_tables(self.cfg, positions)
         x = self.model.embed_tokens(idx)
         for layer in self.model.layers:
-            x = layer(x, cos, sin, mask)
+            x = layer(x, cos, sin, mask, positions)
         return self.lm_head(self.model.norm(x[:, logits_from:]))
 
 

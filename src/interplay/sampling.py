@@ -66,15 +66,19 @@ class Samples:
 
 
 def _prefill(model: Qwen2, prompts: torch.Tensor, lengths: torch.Tensor):
-    """Run the (right-padded) prompts once; return last-position logits and per-layer K/V."""
+    """Run the (right-padded) prompts once; return last-position logits, per-layer K/V and, for a
+    Canon model, each Canon layer's history (P, 3, d) at the end of each prompt (else ``[]``)."""
     cfg = model.cfg
     P, L = prompts.shape
     pos = torch.arange(L, device=prompts.device)
     cos, sin = rope_tables(cfg, pos)
     x = model.model.embed_tokens(prompts)
-    kvs = []
+    kvs, hists = [], []
     for layer in model.model.layers:
         h = layer.input_layernorm(x)
+        if cfg.canon:
+            hists.append(layer.canon_attn.history(h, lengths))
+            h = layer.canon_attn(h)
         q, k, v = layer.self_attn.qkv(h, cos, sin)
         kvs.append((k, v))  # (P, kv, L, hd)
         rep = cfg.n_head // cfg.n_kv_head
@@ -82,9 +86,19 @@ def _prefill(model: Qwen2, prompts: torch.Tensor, lengths: torch.Tensor):
         vv = v.repeat_interleave(rep, dim=1) if rep > 1 else v
         y = torch.nn.functional.scaled_dot_product_attention(q, kk, vv, is_causal=True)
         x = x + layer.self_attn.o_proj(y.transpose(1, 2).reshape(P, L, -1))
-        x = x + layer.mlp(layer.post_attention_layernorm(x))
+        h = layer.post_attention_layernorm(x)
+        if cfg.canon:
+            hists.append(layer.canon_mlp.history(h, lengths))
+            h = layer.canon_mlp(h)
+        x = x + layer.mlp(h)
     last = x[torch.arange(P, device=x.device), lengths - 1]
-    return model.lm_head(model.model.norm(last)), kvs
+    return model.lm_head(model.model.norm(last)), kvs, hists
+
+
+def _canon_step(canon, h: torch.Tensor, hist: torch.Tensor, A: int, m: int):
+    """A Canon layer on one new token per row: h (A*m, 1, d), history (A, m, 3, d)."""
+    y, hist = canon.step(h.view(A, m, -1), hist)
+    return y.view(A * m, 1, -1), hist
 
 
 def _take(cache: torch.Tensor, a: torch.Tensor, pos: torch.Tensor, t: int) -> torch.Tensor:
@@ -118,7 +132,9 @@ def _generate_chunk(
         pt[i, : len(p)] = torch.tensor(p, dtype=torch.long)
     lengths = torch.tensor([len(p) for p in prompts], dtype=torch.long)
     pt, lengths_d = pt.to(device), lengths.to(device)
-    logits, prompt_kv = _prefill(model, pt, lengths_d)
+    logits, prompt_kv, hists = _prefill(model, pt, lengths_d)
+    # Canon state per row: two histories per layer (attention, MLP), each (P, n, 3, d)
+    hists = [hh.unsqueeze(1).expand(P, n, *hh.shape[1:]).contiguous() for hh in hists]
     kv, rep, hd = cfg.n_kv_head, cfg.n_head // cfg.n_kv_head, cfg.head_dim
     # prompt key mask: padding positions never attended
     pmask = torch.arange(L, device=device).view(1, L) < lengths_d.view(P, 1)  # (P, L)
@@ -155,6 +171,7 @@ def _generate_chunk(
             prompt_kv = [(k.index_select(0, kd), v.index_select(0, kd)) for k, v in prompt_kv]
             gen_k = [g.index_select(0, kd) for g in gen_k]
             gen_v = [g.index_select(0, kd) for g in gen_v]
+            hists = [hh.index_select(0, kd) for hh in hists]
             pmask = pmask.index_select(0, kd)
             lengths_d = lengths_d.index_select(0, kd)
             A = len(active)
@@ -166,6 +183,7 @@ def _generate_chunk(
             ad, pd = a.to(device), pos.to(device)  # both indices on the caches' device
             gen_k = [_take(g, ad, pd, t) for g in gen_k]
             gen_v = [_take(g, ad, pd, t) for g in gen_v]
+            hists = [hh[ad, pd] for hh in hists]
             m = width
         # one decoding step for all A*m rows
         # a problem's rows share their position: one table row per problem, repeated per row
@@ -175,6 +193,8 @@ def _generate_chunk(
         x = model.model.embed_tokens(tok.to(device).view(A * m, 1))  # (R, 1, d)
         for li, layer in enumerate(model.model.layers):
             h = layer.input_layernorm(x)
+            if cfg.canon:
+                h, hists[2 * li] = _canon_step(layer.canon_attn, h, hists[2 * li], A, m)
             q, k, v = layer.self_attn.qkv(h, cos, sin)  # (R, H, 1, hd), (R, kv, 1, hd)
             gen_k[li][:, :, :, t] = k.view(A, m, kv, hd)
             gen_v[li][:, :, :, t] = v.view(A, m, kv, hd)
@@ -189,7 +209,10 @@ def _generate_chunk(
                 "ankrt,anktd->ankrd", w[..., L:], gv
             )
             x = x + layer.self_attn.o_proj(y.reshape(A * m, 1, -1))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            h = layer.post_attention_layernorm(x)
+            if cfg.canon:
+                h, hists[2 * li + 1] = _canon_step(layer.canon_mlp, h, hists[2 * li + 1], A, m)
+            x = x + layer.mlp(h)
         logits = model.lm_head(model.model.norm(x)).view(A, m, -1)
     results = []
     for i in range(P):
