@@ -44,6 +44,22 @@ def test_diff_pairs_only_identical_problems():
     assert not other.paired and other.mean == pytest.approx(1.0)
 
 
+def test_diff_pairs_a_format_lever_on_the_problem_hash():
+    a = _eval({2: [8] * 30}, tag="plan").with_columns(pl.col("id").alias("qid"))
+    b = _eval({2: [0] * 30}).with_columns(pl.col("id").alias("qid"))
+    d = levers.diff(a, b, [2], 1)  # different gold traces (uid), same problems (qid)
+    assert d.paired and d.lo == pytest.approx(1.0)
+    other = b.with_columns(pl.concat_str(pl.lit("other"), pl.col("qid")).alias("qid"))
+    assert not levers.diff(a, other, [2], 1).paired
+
+
+def test_verdict_follows_the_interval():
+    assert levers.verdict(levers.Diff(0.05, 0.01, 0.09, True)) == "helps"
+    assert levers.verdict(levers.Diff(-0.05, -0.09, -0.01, True)) == "hurts"
+    assert levers.verdict(levers.Diff(0.05, -0.01, 0.09, True)) == "unclear"
+    assert levers.verdict(levers.Diff(0.0, float("nan"), float("nan"), False)) == "unclear"
+
+
 def test_unpaired_interval_covers_the_true_difference_and_excludes_zero_when_large():
     rng = np.random.default_rng(0)
     a, b = rng.binomial(1, 0.7, 400).astype(float), rng.binomial(1, 0.3, 300).astype(float)
@@ -57,6 +73,7 @@ def test_tables_name_every_variant_and_reject_an_unknown_control():
     evals = {"ctl": _eval({2: [1, 2, 3], 3: [0, 0, 1]}), "lever": _eval({2: [8, 8, 8], 3: [1, 1, 1]})}
     changes = {"ctl": {}, "lever": {"model.d_model": 192}}
     md, data = levers.tables(evals, changes, "ctl", [2, 3], {"ID": [2, 3]}, ks=(1, 8))
+    assert data["variants"]["lever"]["verdict"] == "helps" and "| helps |" in md
     assert "| lever | `model.d_model=192` |" in md
     assert (
         levers.fmt_change({"m.tie": True, "t.mod": None, "t.r": [1, 4]})

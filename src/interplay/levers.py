@@ -94,6 +94,22 @@ def diff(a: pl.DataFrame, b: pl.DataFrame, ops: Sequence[int], k: int) -> Diff:
     return Diff(float(va.mean() - vb.mean()), lo, hi, False)
 
 
+# The rule that judges a lever, fixed before the competent-base runs (issue 18): a lever helps when the
+# 95% interval of its ID strict pass@1 difference to the control lies above 0, hurts when it lies below
+# 0, and is otherwise not measurable at the control's budget. Levers that help are combined; when fewer
+# than two help, the combinations take the non-hurting levers with the largest ID pass@1 differences.
+VERDICT_GROUP, VERDICT_K = "ID", 1
+
+
+def verdict(d: Diff) -> str:
+    """``helps`` / ``hurts`` / ``unclear`` under the rule above (NaN: ``unclear``)."""
+    if d.lo > 0:
+        return "helps"
+    if d.hi < 0:
+        return "hurts"
+    return "unclear"
+
+
 def fmt_change(ch: Mapping[str, Any]) -> str:
     """The changes as ``-S`` would spell them: `key=value` with YAML/JSON scalars (true, null, [1, 4])."""
     return (
@@ -129,6 +145,9 @@ def tables(
             parts.append("| " + " | ".join(row) + " |")
         parts.append("")
     header = ["variant", "change"] + [f"{g} pass@{k} - control" for g in groups for k in (ks[0], ks[-1])]
+    judged = VERDICT_GROUP in groups and VERDICT_K in ks
+    if judged:
+        header.append(f"verdict ({VERDICT_GROUP} pass@{VERDICT_K})")
     parts += [
         "**Difference to the control** (points; paired bootstrap when the problems are the same, "
         "else unpaired, marked *)",
@@ -145,6 +164,10 @@ def tables(
                 d = diff(df, evals[control], g_ops, k)
                 row.append(ci(d.mean, d.lo, d.hi) + ("" if d.paired else "*"))
                 data["variants"][name]["diff"][f"{g}/pass@{k}"] = [d.mean, d.lo, d.hi, d.paired]
+        if judged:
+            v = verdict(diff(df, evals[control], groups[VERDICT_GROUP], VERDICT_K))
+            data["variants"][name]["verdict"] = v
+            row.append(v)
         parts.append("| " + " | ".join(row) + " |")
     parts.append("")
     return "\n".join(parts), data
