@@ -64,6 +64,12 @@ def main() -> None:
     ap.add_argument("--ops", default="2-8")
     ap.add_argument("--groups", default="ID=2-5,edge=6-8")
     ap.add_argument("--out", default="reports/levers.md")
+    ap.add_argument(
+        "--ignore",
+        default="",
+        help="comma-separated param keys (or key prefixes) that are not levers, e.g. an evaluation "
+        "set cut to the table's ops (datasets.eval)",
+    )
     args = ap.parse_args()
 
     refs = exp_refs()
@@ -88,7 +94,11 @@ def main() -> None:
             "ref": ref or "workspace",
         }
     control = args.names[0]
-    changes = {n: levers.changed(params[n], params[control]) for n in args.names}
+    ignore = tuple(p for p in args.ignore.split(",") if p)
+    changes = {
+        n: {k: v for k, v in levers.changed(params[n], params[control]).items() if not k.startswith(ignore)}
+        for n in args.names
+    }
     groups = {g.split("=")[0]: sorted(parse_ops(g.split("=")[1], "--groups")) for g in args.groups.split(",")}
     md, data = levers.tables(evals, changes, control, sorted(parse_ops(args.ops, "--ops")), groups)
 
@@ -104,6 +114,8 @@ def main() -> None:
         )
         data["variants"][n]["train"] = i
     cmd = "python benchmarks/lever_table.py " + " ".join(args.names)
+    if ignore:
+        cmd += f" --ignore {args.ignore}"
     text = "\n".join(["<!-- written by: " + cmd + " -->", "", *rows, "", md])
     out = Path(args.out)
     write_text(out, text)  # each written to a temporary file, then renamed: no partial output
