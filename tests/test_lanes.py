@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -169,6 +172,78 @@ def test_interrupt_terminates_running_jobs():
             sleep=sleep,
         )
     assert sorted(world["terminated"]) == ["a", "e"]
+
+
+# a runner as `python -m interplay.lanes` sets it up (stop handlers, the jobs file), over two real jobs
+# that would sleep for a minute, each in its own session
+_RUNNER = textwrap.dedent("""\
+    import sys
+    from pathlib import Path
+    from interplay import lanes
+    root = Path(sys.argv[1])
+    lanes.install_stop_handlers()
+    job = lambda s, alone: lanes.Process(s, root, 1, [], cmd=["sleep", "60"])
+    try:
+        lanes.schedule({"a": frozenset(), "b": frozenset()}, job, lanes=2, poll_s=0.1, log=lambda _: None)
+    except lanes.Stopped as stop:
+        raise SystemExit(128 + stop.signum)
+    """)
+
+
+def _start_runner(root: Path) -> tuple[subprocess.Popen, dict[str, int]]:
+    (root / "runner.py").write_text(_RUNNER)
+    proc = subprocess.Popen([sys.executable, str(root / "runner.py"), str(root)], start_new_session=True)
+    jobs = lanes.JobsFile(root)
+    deadline = time.monotonic() + 30
+    while len(jobs.stale()) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, "the runner never started its jobs"
+        time.sleep(0.05)
+    return proc, jobs.stale()
+
+
+def _gone(pgids) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not any(lanes._alive(p, None) for p in pgids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_stop_signal_ends_the_running_jobs_process_groups(tmp_path, sig):
+    proc, pgids = _start_runner(tmp_path)
+    assert sorted(pgids) == ["a", "b"]
+    proc.send_signal(sig)
+    assert proc.wait(timeout=20) == 128 + sig
+    assert _gone(pgids.values()), "jobs outlived their runner"
+    assert not (tmp_path / lanes.JOBS).exists()  # nothing left for the next run to wait for
+
+
+def test_after_a_kill_9_the_next_run_finds_the_jobs_and_ends_or_waits_for_them(tmp_path):
+    proc, pgids = _start_runner(tmp_path)
+    proc.kill()
+    proc.wait(timeout=10)
+    jobs = lanes.JobsFile(tmp_path)
+    assert jobs.stale() == pgids  # orphans: still running, found from the jobs file
+    said = []
+    waiter = threading.Thread(target=jobs.wait_stale, kwargs={"poll_s": 0.05, "log": said.append})
+    waiter.start()
+    time.sleep(0.3)
+    assert waiter.is_alive() and "--kill-stale" in said[0] and "a, b" in said[0]
+    assert jobs.end_stale(timeout_s=10) == pgids
+    assert _gone(pgids.values())
+    waiter.join(timeout=10)
+    assert not waiter.is_alive() and jobs.stale() == {}
+
+
+def test_a_jobs_file_naming_a_reused_pid_is_not_stale(tmp_path):
+    jobs = lanes.JobsFile(tmp_path)
+    (tmp_path / lanes.JOBS).parent.mkdir(parents=True)
+    (tmp_path / lanes.JOBS).write_text(json.dumps({"x": [os.getpgid(0), "1"]}))  # another start time
+    assert jobs.stale() == {}
+    (tmp_path / lanes.JOBS).write_text("not json")
+    assert jobs.stale() == {}
 
 
 def _git_dvc_repo(root: Path) -> dict[str, str]:

@@ -15,13 +15,19 @@ and does the ordering itself:
 4. a failed stage stops its descendants; the others finish; the exit status is non-zero.
 
 The result is what ``dvc repro`` of the same targets gives: the same stages, the same ``dvc.lock``.
-``python -m interplay.lanes [targets ...] [-j 2] [--threads 1] [--dry]``; logs go to
+``python -m interplay.lanes [targets ...] [-j 2] [--threads 1] [--dry] [--kill-stale]``; logs go to
 ``.dvc/tmp/lanes/<stage>.log``.
+
+Stopping: Ctrl-C, SIGTERM or SIGHUP ends every running job's process group (a stage stopped this way
+resumes from its last checkpoint next time) and exits with 128 + the signal number. The running jobs
+are also listed in ``.dvc/tmp/lanes/jobs.json``; if the runner itself was killed (kill -9), the next
+run finds the jobs it left behind and waits for them, saying so, or ends them with ``--kill-stale``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -49,6 +55,8 @@ WEIGHTS = {
 }
 LOG_DIR = Path(".dvc/tmp/lanes")
 TIMES = LOG_DIR / "seconds.json"  # measured seconds per stage from earlier runs
+JOBS = LOG_DIR / "jobs.json"  # the running jobs: stage -> [process group id, its start time]
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class LanesError(ValueError):
@@ -231,7 +239,8 @@ def schedule(
                 del waiting[s]
                 alone = not running and len(ready) == 1
                 log(f"[{clock() - t0:7.0f}s] start  {s}{' (alone: all threads)' if alone else ''}")
-                running[s] = (start(s, alone), clock())
+                with _signals_held():  # a stop signal between start and bookkeeping would orphan it
+                    running[s] = (start(s, alone), clock())
             if running:
                 sleep(poll_s)
     except BaseException:
@@ -259,29 +268,157 @@ def changed(root: Path) -> set[str]:
     return {name.rsplit(":", 1)[-1] if name.startswith("dvc.yaml:") else name for name in status}
 
 
-class Process:
-    """One ``dvc repro -s <stage>`` job, its output in a log file, in its own process group."""
+class Stopped(BaseException):
+    """The runner got a stop signal (Ctrl-C, SIGTERM, SIGHUP)."""
 
-    def __init__(self, stage: str, root: Path, threads: int, extra: list[str]):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, _frame) -> None:
+    raise Stopped(signum)
+
+
+def install_stop_handlers() -> None:
+    """Turn the stop signals into ``Stopped``, so ``schedule`` ends its jobs' process groups."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _raise_stopped)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold the stop signals back (they arrive when the block ends)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _unblock_stop_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux ``/proc``), or None if it is gone.
+    With the pid it names one process: a reused pid has another start time."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
+
+
+def _alive(pgid: int, started: str | None) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return started is None or _start_time(pgid) in (None, started)
+
+
+class JobsFile:
+    """``JOBS``: the process groups of the running jobs, so a later run can find them after a kill -9."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / JOBS
+
+    def read(self) -> dict[str, tuple[int, str | None]]:
+        try:
+            raw = json.loads(self.path.read_text())
+            return {str(s): (int(v[0]), v[1]) for s, v in raw.items()}
+        except (OSError, ValueError, TypeError, IndexError, AttributeError):
+            return {}
+
+    def add(self, stage: str, pgid: int) -> None:
+        write_json(self.path, {**self.read(), stage: [pgid, _start_time(pgid)]})
+
+    def remove(self, stage: str) -> None:
+        jobs = self.read()
+        jobs.pop(stage, None)
+        if jobs:
+            write_json(self.path, jobs)
+        else:
+            self.path.unlink(missing_ok=True)
+
+    def stale(self) -> dict[str, int]:
+        """Jobs listed by an earlier run whose process groups still exist: stage -> pgid."""
+        return {s: pgid for s, (pgid, started) in self.read().items() if _alive(pgid, started)}
+
+    def end_stale(self, timeout_s: float = 60.0) -> dict[str, int]:
+        """SIGTERM each stale job's process group (SIGKILL after ``timeout_s``); forget them all."""
+        stale = self.stale()
+        for pgid in stale.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while any(_alive(p, None) for p in stale.values()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for pgid in stale.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+        self.path.unlink(missing_ok=True)
+        return stale
+
+    def wait_stale(self, poll_s: float = 5.0, log: Callable[[str], None] = print) -> None:
+        """Wait until no job of an earlier run is left, then forget them."""
+        stale = self.stale()
+        if stale:
+            names, groups = ", ".join(sorted(stale)), ", ".join(str(p) for p in stale.values())
+            log(
+                f"waiting for {len(stale)} job(s) left running by an earlier run ({names}; "
+                f"process groups {groups}); pass --kill-stale to end them"
+            )
+        while self.stale():
+            time.sleep(poll_s)
+        self.path.unlink(missing_ok=True)
+
+
+class Process:
+    """One ``dvc repro -s <stage>`` job (or ``cmd``), its output in a log file, in its own process
+    group, listed in ``JOBS`` while it runs."""
+
+    def __init__(self, stage: str, root: Path, threads: int, extra: list[str], cmd: list[str] | None = None):
         (root / LOG_DIR).mkdir(parents=True, exist_ok=True)
+        self.stage = stage
+        self.jobs = JobsFile(root)
         self.log = open(root / LOG_DIR / f"{stage}.log", "w")  # noqa: SIM115 (closed in poll)
         env = {**os.environ, THREADS_ENV: str(threads), "DVC_NO_ANALYTICS": "1"}
-        cmd = ["dvc", "--wait-for-lock", "repro", "-s", *extra, stage]
+        cmd = cmd or ["dvc", "--wait-for-lock", "repro", "-s", *extra, stage]
         self.proc = subprocess.Popen(
-            cmd, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            cwd=root,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_unblock_stop_signals,  # a job is started while the runner holds them back
         )
+        self.jobs.add(stage, self.proc.pid)
 
     def poll(self) -> int | None:
         rc = self.proc.poll()
         if rc is not None and not self.log.closed:
             self.log.close()
+            self.jobs.remove(self.stage)
         return rc
 
-    def terminate(self) -> None:
+    def terminate(self, timeout_s: float = 60.0) -> None:
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # stages checkpoint; a rerun resumes
-            self.proc.wait()
-        self.log.close()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)  # stages checkpoint; a rerun resumes
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if not self.log.closed:
+            self.log.close()
+        self.jobs.remove(self.stage)
 
 
 def _ran(root: Path, stage: str) -> bool:
@@ -303,6 +440,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--dry", action="store_true", help="print the plan and exit")
     ap.add_argument("--no-run-cache", action="store_true", help="passed on to dvc repro")
+    ap.add_argument(
+        "--kill-stale",
+        action="store_true",
+        help="end jobs an earlier, killed run left behind (default: wait for them)",
+    )
     args = ap.parse_args(argv)
     if args.lanes < 1:
         ap.error(f"--lanes: expected >= 1, got {args.lanes}")
@@ -310,6 +452,13 @@ def main(argv: list[str] | None = None) -> int:
     if threads < 1:
         ap.error(f"--threads: expected >= 1, got {threads}")
     root = Path.cwd()
+    install_stop_handlers()
+    jobs = JobsFile(root)
+    if args.kill_stale:
+        for s, pgid in sorted(jobs.end_stale().items()):
+            print(f"ended {s} (process group {pgid}), left running by an earlier run")
+    else:
+        jobs.wait_stale()
     try:
         plan = select(dag(root), changed(root), args.targets)
     except LanesError as err:
@@ -345,6 +494,9 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         raise SystemExit(main())
+    except Stopped as stop:
+        print(f"stopped by {signal.Signals(stop.signum).name}: running stages ended", file=sys.stderr)
+        raise SystemExit(128 + stop.signum) from None
     except BrokenPipeError:  # `--dry | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(1) from None
