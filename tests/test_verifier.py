@@ -95,6 +95,21 @@ def test_expression_evaluator():
     assert evaluate("((((1))))", env) == Lin.const(1)
 
 
+def test_division_chains_stay_bounded():
+    """Each intermediate value keeps a bounded denominator: a long chain of divisions stops being a
+    number once 3**n passes the bound, instead of growing a fraction with the length of the text."""
+    from fractions import Fraction
+
+    from interplay.task.expr import MAX_MAGNITUDE
+
+    n_ok = next(n for n in range(100) if 3 ** (n + 1) > MAX_MAGNITUDE)
+    assert evaluate("1" + "/3" * n_ok, {}) == Lin.const(Fraction(1, 3**n_ok))
+    assert evaluate("1" + "/3" * (n_ok + 1), {}) is None
+    assert evaluate("x" + "/3" * (n_ok + 1), {"x": X}) is None  # the x coefficient too
+    long = "<solution> Define total as t; so t = 1" + "/3" * 200_000 + ". </solution>"
+    assert score(long, [GoldNode("total", frozenset(), Lin.const(1))], 1).n_value == 1
+
+
 def test_reverse_trace_compares_forms():
     spec = TaskSpec(master_seed=11)
     ex = next(stream(spec, "pre", "zoo", "reverse", 8))

@@ -2,8 +2,9 @@
 
 No ``eval``. Values are linear forms ``a*x + b`` with ``Fraction`` coefficients, so the same code
 reads forward values (``a = 0``) and reverse-mode forms. Anything else — unknown letters, words,
-a product of two x-forms, division by zero, absurd magnitudes — gives ``None``. Work is linear in
-the length of the term (shunting-yard, no recursion).
+a product of two x-forms, division by zero, absurd magnitudes or denominators — gives ``None``. Work
+is linear in the length of the term (shunting-yard, no recursion, and every intermediate value has a
+bounded numerator and denominator, so no single operation grows with the term).
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def _apply(op: str, stack: list[Lin]) -> bool:
             return False
         r = Lin(Fraction(u.a) / v.b, Fraction(u.b) / v.b)
     if abs(r.a) > MAX_MAGNITUDE or abs(r.b) > MAX_MAGNITUDE:
+        return False
+    if r.a.denominator > MAX_MAGNITUDE or r.b.denominator > MAX_MAGNITUDE:  # 1/3/3/3/...: tiny, huge
         return False
     stack.append(r)
     return True
