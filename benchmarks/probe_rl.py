@@ -30,7 +30,7 @@ import polars as pl
 import yaml
 
 from interplay import evaluate as E
-from interplay import rl, tokenizer
+from interplay import inputs, rl, tokenizer
 from interplay.data import parse_ops
 from interplay.passk import bootstrap_ci, pass_at_k_array
 from interplay.runtime import set_threads
@@ -94,7 +94,7 @@ def main() -> None:
     probs = probs.filter(pl.col("op").is_in(ops))
     device = E.tensor_device("cpu")
     t = time.perf_counter()
-    df = E.run(E.load_model_for_eval(model_dir, device), tok, probs, ecfg, device, progress=False)
+    df = E.run(inputs.model(model_dir, device).eval(), tok, probs, ecfg, device, progress=False)
     out.mkdir(parents=True, exist_ok=True)
     df.write_parquet(out / "eval.parquet")
     print(f"{args.name}: evaluation {time.perf_counter() - t:.0f} s ({probs.height} problems)")

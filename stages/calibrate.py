@@ -5,9 +5,7 @@ Writes reports/calibrate.json ({"ops": "a-b", ...}); RL runs under `rl.calibrate
 
 from pathlib import Path
 
-import polars as pl
-
-from interplay import calibrate, params
+from interplay import calibrate, inputs, params
 from interplay.io import write_json
 from interplay.runtime import run_stage
 
@@ -25,10 +23,11 @@ def main() -> None:
     path = Path(f"reports/eval/{name}.parquet")
     if not path.exists():
         raise FileNotFoundError(f"{path}: evaluation '{name}' not run (calibrate.evaluation)")
+    table = inputs.parquet(path, f"evaluation '{name}'")
     lo = params.as_float(cfg.get("min_passn", 0.05), "calibrate.min_passn", 0.0, 1.0)
     hi = params.as_float(cfg.get("max_pass1", 0.5), "calibrate.max_pass1", 0.0, 1.0)
     try:
-        out = calibrate.edge_range(pl.read_parquet(path), hi, lo)
+        out = calibrate.edge_range(table, hi, lo)
     except ValueError as err:
         raise params.ParamsError(f"calibrate: {err}") from None
     out["evaluation"] = name
@@ -37,4 +36,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, stage="calibrate")

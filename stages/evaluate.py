@@ -7,11 +7,9 @@ range and op, for `dvc exp show`), reports/plots/passk/<name>.json (curves for `
 import sys
 from pathlib import Path
 
-import polars as pl
-
 from interplay import dist as D
 from interplay import evaluate as E
-from interplay import params, runs, tokenizer
+from interplay import inputs, params, runs
 from interplay.io import atomic_path, write_json
 from interplay.runtime import run_stage, set_threads
 
@@ -47,9 +45,10 @@ def main(name: str) -> None:
     device = E.tensor_device(cfg.device)
     dd = D.setup(device.type)
     device = D.device_for(dd, device)
-    model = E.load_model_for_eval(model_path, device)
-    tok = tokenizer.load(model_path / "tokenizer.json")
-    problems = E.select_problems(pl.read_parquet(data_path), cfg.problems_per_op)
+    inputs.checkpoint(model_path)  # every input checked before the model is loaded
+    tok = inputs.tokenizer(model_path / "tokenizer.json")
+    problems = E.select_problems(inputs.parquet(data_path, "evaluation set"), cfg.problems_per_op)
+    model = inputs.model(model_path, device).eval()
     print(
         f"evaluate@{name}: {entry['model']} on {entry['dataset']}: {problems.height} problems x "
         f"{cfg.samples} samples (T={cfg.temperature})"
@@ -72,4 +71,4 @@ def main(name: str) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main, sys.argv[1])
+    run_stage(main, sys.argv[1], stage=f"evaluate@{sys.argv[1]}")

@@ -82,4 +82,4 @@ def main(key: str) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main, sys.argv[1])
+    run_stage(main, sys.argv[1], stage=f"figures_{sys.argv[1]}")

@@ -33,4 +33,4 @@ def main(name: str) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main, sys.argv[1])
+    run_stage(main, sys.argv[1], stage=f"generate@{sys.argv[1]}")

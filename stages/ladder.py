@@ -4,14 +4,13 @@ Writes reports/ladder/<run>.parquet: one row per (checkpoint step, problem), and
 reports/ladder/<run>.json: strict pass@1 / pass@n per op per step.
 """
 
-import json
 import sys
 from pathlib import Path
 
 import polars as pl
 
 from interplay import evaluate as E
-from interplay import params, runs, tokenizer
+from interplay import inputs, params, runs
 from interplay.io import atomic_path, write_json
 from interplay.runtime import run_stage, set_threads
 
@@ -41,13 +40,13 @@ def main(run: str) -> None:
         )
     set_threads(cfg.threads)
     device = E.tensor_device(cfg.device)
-    problems = E.select_problems(pl.read_parquet(data_path), cfg.problems_per_op)
+    toks = {ck: inputs.tokenizer(ck / "tokenizer.json") for ck in ckpts if inputs.checkpoint(ck)}
+    problems = E.select_problems(inputs.parquet(data_path, "evaluation set"), cfg.problems_per_op)
     frames, summary = [], {}
     for ck in ckpts:
-        meta = json.loads((ck / "config.json").read_text()).get("interplay_meta", {})
+        meta = inputs.json_file(ck / "config.json", "checkpoint config").get("interplay_meta", {})
         step = int(meta.get("step", int(ck.name[4:])))
-        tok = tokenizer.load(ck / "tokenizer.json")
-        df = E.run(E.load_model_for_eval(ck, device), tok, problems, cfg, device)
+        df = E.run(inputs.model(ck, device).eval(), toks[ck], problems, cfg, device)
         df = df.with_columns(pl.lit(step).alias("step"), pl.lit(meta.get("fraction", 0.0)).alias("fraction"))
         frames.append(df)
         summary[str(step)] = E.metrics(df, {"all": sorted(set(problems["op"].to_list()))})["per_op"]
@@ -62,4 +61,4 @@ def main(run: str) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main, sys.argv[1])
+    run_stage(main, sys.argv[1], stage=f"ladder@{sys.argv[1]}")

@@ -4,11 +4,10 @@ python stages/report.py              # the DVC stage: every finding must have be
 python stages/report.py --partial    # by hand, mid-grid: findings not computed yet are listed as such
 """
 
-import json
 import sys
 from pathlib import Path
 
-from interplay import params
+from interplay import inputs, params
 from interplay.findings import Finding, as_markdown
 from interplay.io import write_text
 from interplay.runtime import run_stage
@@ -48,7 +47,7 @@ def main(partial: bool = False) -> None:
                 raise FileNotFoundError(f"{path}: run figures_{key} first")
             parts.append(f"| findings.{key} | not computed yet (`dvc repro figures_{key}`) |")
             continue
-        f = Finding(**json.loads(path.read_text()))
+        f = Finding(**inputs.json_file(path, "finding"))
         loaded.append(f)
         parts.append(f"| {f.title} | {f.verdict} |")
     parts.append("")
@@ -61,4 +60,4 @@ def main(partial: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main, "--partial" in sys.argv[1:])
+    run_stage(main, "--partial" in sys.argv[1:], stage="report")

@@ -5,14 +5,11 @@ python stages/rl.py calibrated rl_edge      # prompt ops from reports/calibrate.
 """
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
-import polars as pl
-
 from interplay import dist as D
-from interplay import params, rl, runs, tokenizer
+from interplay import inputs, params, rl, runs
 from interplay.compute import budget_from_params, rl_step_token_equivalent
 from interplay.io import write_json
 from interplay.runtime import run_stage, set_threads
@@ -33,7 +30,7 @@ def main(group: str, name: str) -> None:
         cal = Path("reports/calibrate.json")
         if not cal.exists():
             raise FileNotFoundError(f"{cal}: no calibration ({key} uses calibrated ops); run 'calibrate'")
-        calibrated = json.loads(cal.read_text())
+        calibrated = inputs.json_file(cal, "calibration")
         entries = {name: {**entries[name], "ops": "calibrated"}}
     entry = dict(entries[name])
     budget = entry.pop("budget", None)
@@ -41,8 +38,10 @@ def main(group: str, name: str) -> None:
     data_path = runs.check_training_dataset(p, cfg.dataset, f"{key}.dataset")
     init_dir = runs.check_init(p, cfg.init, f"{key}.init")
     set_threads(cfg.threads)
-    tok = tokenizer.load(init_dir / "tokenizer.json")
-    rows = pl.read_parquet(data_path, columns=["prompt", "gold", "answer", "op", "uid", "modulus"]).to_dicts()
+    inputs.checkpoint(init_dir)  # checked before the prompt pool is read and tokenised
+    tok = inputs.tokenizer(init_dir / "tokenizer.json")
+    columns = ["prompt", "gold", "answer", "op", "uid", "modulus"]
+    rows = inputs.parquet(data_path, f"dataset '{cfg.dataset}'", columns).to_dicts()
     pool = rl.make_pool(rows, tok, cfg.ops)
     if budget is not None:  # compute-matched split (paper §5): RL gets beta * T token-equivalents
         total, beta = budget_from_params(budget, f"{key}.budget")
@@ -66,8 +65,8 @@ def main(group: str, name: str) -> None:
         Path("reports/train") / name,
         init_dir / "tokenizer.json",
     )
-    inputs = fingerprint(files=(data_path, init_dir / "model.safetensors"))
-    summary = rl.run(cfg, pool, tok, init_dir, paths, inputs_fingerprint=inputs)
+    fp = fingerprint(files=(data_path, init_dir / "model.safetensors"))
+    summary = rl.run(cfg, pool, tok, init_dir, paths, inputs_fingerprint=fp)
     if D.is_main_process():
         write_json(runs.model_dir(name) / "train_summary.json", {"phase": "rl", "run": name, **summary})
         print({k: summary[k] for k in ("steps", "wall_seconds", "final/reward/mean")})
@@ -75,4 +74,5 @@ def main(group: str, name: str) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main, sys.argv[1], sys.argv[2])
+    group, name = sys.argv[1], sys.argv[2]
+    run_stage(main, group, name, stage=f"{'rl' if group == 'runs' else 'rl_calibrated'}@{name}")

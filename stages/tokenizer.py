@@ -2,9 +2,7 @@
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from interplay import params, tokenizer
+from interplay import inputs, params, tokenizer
 from interplay.runtime import run_stage
 
 
@@ -20,7 +18,7 @@ def main() -> None:
     path = Path(f"data/datasets/{name}.parquet")
     if not path.exists():
         raise FileNotFoundError(f"{path}: dataset file missing (run generate@{name})")
-    texts = pq.read_table(path, columns=["text"]).column("text").to_pylist()
+    texts = inputs.parquet(path, f"dataset '{name}'", ["text"])["text"].to_list()
     task = p.get("task") or {}
     style = task.get("names", "natural")
     # numbers the task can print: 0..modulus-1 with modular arithmetic, else 0..1000
@@ -31,4 +29,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, stage="tokenizer")

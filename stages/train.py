@@ -3,15 +3,12 @@
 python stages/train.py pretrain base
 """
 
-import json
 import sys
 from pathlib import Path
 
-import polars as pl
-
 from interplay import dist as D
+from interplay import inputs, packing, params, runs
 from interplay import model as M
-from interplay import packing, params, runs, tokenizer
 from interplay.compute import budget_from_params
 from interplay.io import write_json
 from interplay.runtime import run_stage, set_threads
@@ -40,7 +37,7 @@ def main(phase: str, name: str) -> None:
         f"{phase}.{name}.init",
         "mid-training needs an init model",
     )
-    tok = tokenizer.load(TOKENIZER)
+    tok = inputs.tokenizer(TOKENIZER)
     model_cfg = M.config_from_params(p.get("model") or {}, tok.get_vocab_size())
     params.need(
         cfg.seq_len <= model_cfg.max_seq_len,
@@ -48,7 +45,7 @@ def main(phase: str, name: str) -> None:
         f"{cfg.seq_len} exceeds model.max_seq_len {model_cfg.max_seq_len}",
     )
     if init_dir is not None:
-        init_cfg = M.ModelConfig.from_hf(json.loads((init_dir / "config.json").read_text()))
+        init_cfg = inputs.checkpoint(init_dir)
         params.need(
             init_cfg == model_cfg,
             f"{phase}.{name}.init",
@@ -56,7 +53,7 @@ def main(phase: str, name: str) -> None:
         )
     set_threads(cfg.threads)
 
-    texts = pl.read_parquet(data_path, columns=["text"])["text"].to_list()
+    texts = inputs.parquet(data_path, f"dataset '{cfg.dataset}'", ["text"])["text"].to_list()
     params.need(len(texts) > 0, f"{phase}.{name}.dataset", f"dataset '{cfg.dataset}' is empty")
     blocks = packing.pack(packing.encode(tok, texts, cfg.loss_on), cfg.seq_len)
     params.need(
@@ -69,11 +66,11 @@ def main(phase: str, name: str) -> None:
         f"(fill {blocks.fill:.3f}, {blocks.n_dropped} longer than seq_len dropped); {cfg.steps} steps"
     )
     files = [data_path, TOKENIZER] + ([] if init_dir is None else [init_dir / "model.safetensors"])
-    inputs = fingerprint(files=tuple(files))
+    fp = fingerprint(files=tuple(files))
     paths = RunPaths(
         runs.model_dir(name), Path("data/resume") / name, Path("reports/train") / name, TOKENIZER
     )
-    result = train(cfg, model_cfg, blocks, paths, init_dir=init_dir, inputs_fingerprint=inputs)
+    result = train(cfg, model_cfg, blocks, paths, init_dir=init_dir, inputs_fingerprint=fp)
     summary = {
         "phase": phase,
         "run": name,
@@ -97,4 +94,4 @@ def main(phase: str, name: str) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main, sys.argv[1], sys.argv[2])
+    run_stage(main, sys.argv[1], sys.argv[2], stage=f"{sys.argv[1]}@{sys.argv[2]}")

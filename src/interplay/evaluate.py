@@ -230,14 +230,6 @@ def curves(df: pl.DataFrame, ranges: Mapping[str, list[int]], by_context: bool =
     return rows
 
 
-def load_model_for_eval(path, device):
-    from interplay import model as M
-
-    m = M.load(path, device)
-    m.eval()
-    return m
-
-
 def tensor_device(name: str) -> torch.device:
     from interplay.train import resolve_device
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from interplay import plots
+from interplay import inputs, plots
 from interplay.passk import bootstrap_ci, pass_at_k_array
 
 EVAL_DIR = Path("reports/eval")
@@ -26,7 +26,7 @@ def load_eval(name: str) -> pl.DataFrame:
     path = EVAL_DIR / f"{name}.parquet"
     if not path.exists():
         raise FileNotFoundError(f"{path}: evaluation '{name}' has not been run")
-    return pl.read_parquet(path)
+    return inputs.parquet(path, f"evaluation '{name}'")
 
 
 def per_problem(
@@ -307,7 +307,7 @@ def ladder_figure(run: str, ranges: Mapping[str, list[int]], fig_dir: Path) -> F
     path = Path(f"reports/ladder/{run}.parquet")
     if not path.exists():
         raise FileNotFoundError(f"{path}: ladder of '{run}' has not been evaluated")
-    df = pl.read_parquet(path)
+    df = inputs.parquet(path, f"ladder of '{run}'")
     per_op = [*ranges.get("id", []), *ranges.get("edge", [])]
     groups = {**{r: o for r, o in ranges.items()}, **{f"op {op}": [op] for op in per_op}}
     plots.ladder(df, groups, fig_dir / "ladder.png")

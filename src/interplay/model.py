@@ -335,6 +335,15 @@ class Qwen2(nn.Module):
 # checkpoints: safetensors + HF config.json
 
 
+def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The tensors a checkpoint of ``cfg`` holds, name -> shape (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        sd = Qwen2(cfg).state_dict()
+    if cfg.tie_embeddings:
+        sd.pop("lm_head.weight", None)
+    return {k: tuple(v.shape) for k, v in sd.items()}
+
+
 def state_for_save(model: Qwen2) -> dict[str, torch.Tensor]:
     sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     if model.cfg.tie_embeddings:

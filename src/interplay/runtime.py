@@ -8,15 +8,18 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from interplay.inputs import InputError
 from interplay.params import ParamsError
 
 
-def run_stage(main: Callable[..., Any], *args: Any) -> None:
-    """Run a stage's ``main``; a ParamsError or a missing input file exits 2 with one clear line."""
+def run_stage(main: Callable[..., Any], *args: Any, stage: str | None = None) -> None:
+    """Run a stage's ``main``; bad params, a missing input or a damaged one (``inputs``) exit 2 with
+    one line naming the stage (``stage``, e.g. ``evaluate@base``) and the key or file."""
     try:
         main(*args)
-    except (ParamsError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ParamsError, FileNotFoundError, InputError) as err:
+        where = f"{stage}: " if stage else ""
+        print(f"error: {where}{err}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -1,0 +1,111 @@
+"""Every file a stage reads, opened through one place.
+
+A missing or damaged input (a truncated Parquet file, a garbage ``tokenizer.json``, a cut-off
+``model.safetensors``, a ``config.json`` that is not JSON) becomes an ``InputError`` whose message
+starts with the file's path and says what the file should have been; ``runtime.run_stage`` prints it
+as one line with the stage's name and exits 2. Checkpoints are checked from their headers alone
+(``checkpoint``), so a stage can refuse a damaged model before it loads and packs a dataset.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import polars as pl
+    import torch
+    from tokenizers import Tokenizer
+
+    from interplay.model import ModelConfig, Qwen2
+
+
+class InputError(ValueError):
+    """An input file is missing or unreadable; the message starts with its path."""
+
+
+def _damaged(path: Path, what: str, err: BaseException) -> InputError:
+    detail = (str(err).strip().splitlines() or [""])[0][:200]
+    return InputError(f"{path}: {what} is damaged or unreadable ({type(err).__name__}: {detail})")
+
+
+def _exists(path: Path, what: str) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: {what} not found")
+
+
+def parquet(path: str | Path, what: str, columns: list[str] | None = None) -> pl.DataFrame:
+    """A Parquet table (optionally some columns), or an ``InputError`` naming the file."""
+    import polars as pl
+
+    p = Path(path)
+    _exists(p, what)
+    try:
+        return pl.read_parquet(p, columns=columns)
+    except Exception as err:  # polars/pyarrow raise many kinds for a damaged file
+        raise _damaged(p, what, err) from None
+
+
+def json_file(path: str | Path, what: str) -> Any:
+    p = Path(path)
+    _exists(p, what)
+    try:
+        return json.loads(p.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise _damaged(p, what, err) from None
+
+
+def tokenizer(path: str | Path) -> Tokenizer:
+    from interplay import tokenizer as T
+
+    p = Path(path)
+    _exists(p, "tokenizer")
+    try:
+        return T.load(p)
+    except Exception as err:  # the tokenizers library raises a bare Exception on a bad file
+        raise _damaged(p, "tokenizer", err) from None
+
+
+def checkpoint(directory: str | Path) -> ModelConfig:
+    """Check a checkpoint folder from its headers (no weights read): ``config.json`` describes a
+    model and ``model.safetensors`` holds exactly its tensors with the right shapes. Returns the
+    model config."""
+    from safetensors import safe_open
+
+    from interplay import model as M
+
+    d = Path(directory)
+    cfg_raw = json_file(d / "config.json", "checkpoint config")
+    try:
+        cfg = M.ModelConfig.from_hf(cfg_raw)
+    except (KeyError, TypeError, ValueError) as err:
+        raise _damaged(d / "config.json", "checkpoint config", err) from None
+    weights = d / "model.safetensors"
+    _exists(weights, "checkpoint weights")
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except Exception as err:  # SafetensorError for a cut-off header
+        raise _damaged(weights, "checkpoint weights", err) from None
+    want = M.expected_shapes(cfg)
+    if shapes != want:
+        missing = sorted(set(want) - set(shapes))
+        bad = sorted(k for k in set(want) & set(shapes) if want[k] != shapes[k])
+        extra = sorted(set(shapes) - set(want))
+        raise InputError(
+            f"{weights}: checkpoint weights do not match its config.json "
+            f"(missing {missing[:3]}, wrong shape {bad[:3]}, unexpected {extra[:3]})"
+        )
+    return cfg
+
+
+def model(directory: str | Path, device: str | torch.device = "cpu") -> Qwen2:
+    """A checkpoint checked by ``checkpoint``, then loaded (a damaged body is still an InputError)."""
+    from interplay import model as M
+
+    checkpoint(directory)
+    try:
+        return M.load(directory, device)
+    except Exception as err:
+        raise _damaged(Path(directory) / "model.safetensors", "checkpoint weights", err) from None
