@@ -113,6 +113,27 @@ def main() -> None:
             f"{i['final_loss']:.3f} | {i['threads']} | {i['tokens_per_s']:,.0f} |"
         )
         data["variants"][n]["train"] = i
+    target = [
+        "**Against the competent-base target** (`levers.Target`: ID >= 4 consecutive ops at strict pass@1 "
+        ">= 0.6 and pass@n >= 0.95; then 2-3 edge ops at pass@1 0.02-0.4 and pass@n 0.15-0.85; beyond "
+        "at pass@n <= 0.05; every op the evaluation holds)",
+        "",
+        "| variant | ID ops | edge ops | hard ops | ID met | edge met | hard met | target met |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for n, df in evals.items():
+        k = int(df["n"].min())
+        per_op = {
+            int(o): (levers.cell(df, [o], 1)[0], levers.cell(df, [o], k)[0]) for o in sorted(set(df["op"]))
+        }
+        shape = levers.ladder_shape(per_op)
+        data["variants"][n]["target"] = shape
+        span = lambda ops: f"{ops[0]}-{ops[-1]}" if ops else "-"  # noqa: E731
+        target.append(
+            f"| {n} | {span(shape['id'])} | {span(shape['edge'])} | {span(shape['hard'])} | "
+            f"{shape['id_met']} | {shape['edge_met']} | {shape['hard_met']} | {shape['met']} |"
+        )
+    md = md + "\n" + "\n".join(target) + "\n"
     cmd = "python benchmarks/lever_table.py " + " ".join(args.names)
     if ignore:
         cmd += f" --ignore {args.ignore}"

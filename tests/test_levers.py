@@ -84,3 +84,22 @@ def test_tables_name_every_variant_and_reject_an_unknown_control():
     assert d[0] > 0 and d[3] is True
     with pytest.raises(KeyError, match="nope"):
         levers.tables(evals, changes, "nope", [2], {"ID": [2]})
+
+
+def test_ladder_shape_reads_the_target_off_a_ladder():
+    ladder = {2: (0.9, 1.0), 3: (0.8, 1.0), 4: (0.7, 0.99), 5: (0.61, 0.96), 6: (0.3, 0.8), 7: (0.03, 0.2)}
+    ladder |= {8: (0.0, 0.04), 9: (0.0, 0.0)}
+    got = levers.ladder_shape(ladder)
+    assert got["id"] == [2, 3, 4, 5] and got["edge"] == [6, 7] and got["hard"] == [8, 9] and got["met"]
+    # one weak ID op breaks the run; a hard op with some pass@n fails the hard part
+    weak = {**ladder, 3: (0.5, 1.0)}
+    assert levers.ladder_shape(weak)["id"] == [4, 5] and not levers.ladder_shape(weak)["met"]
+    leaky = {**ladder, 9: (0.0, 0.1)}
+    assert levers.ladder_shape(leaky)["hard_met"] is False
+    # an edge that falls straight to 0 (no op inside the bands) is not an edge
+    cliff = {**ladder, 6: (0.0, 0.01), 7: (0.0, 0.0)}
+    assert levers.ladder_shape(cliff)["edge"] == [] and not levers.ladder_shape(cliff)["edge_met"]
+    # at most three edge ops: a fourth in-band op counts as hard (and fails the hard bar)
+    wide = {**ladder, 8: (0.03, 0.3), 9: (0.03, 0.3)}
+    assert levers.ladder_shape(wide)["edge"] == [6, 7, 8] and levers.ladder_shape(wide)["hard"] == [9]
+    assert levers.ladder_shape({2: (0.1, 0.5)})["id"] == []

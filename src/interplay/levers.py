@@ -110,6 +110,50 @@ def verdict(d: Diff) -> str:
     return "unclear"
 
 
+@dataclass(frozen=True)
+class Target:
+    """The competent-base target (issue 18), fixed before the runs it judges. Per op: strict pass@1
+    and pass@n (n = the evaluation's samples, 128 by default)."""
+
+    id_min_ops: int = 4  # at least this many consecutive ops with ...
+    id_pass1: float = 0.6  # ... pass@1 >= this and ...
+    id_passn: float = 0.95  # ... pass@n >= this
+    edge_ops: tuple[int, int] = (2, 3)  # then this many ops (min, max) inside both bands:
+    edge_pass1: tuple[float, float] = (0.02, 0.4)
+    edge_passn: tuple[float, float] = (0.15, 0.85)
+    hard_passn: float = 0.05  # and every op beyond at pass@n <= this
+
+
+def ladder_shape(per_op: Mapping[int, tuple[float, float]], t: Target = Target()) -> dict[str, Any]:
+    """Read a ladder against ``t``: ``per_op`` maps op -> (pass@1, pass@n). The ID range is the
+    longest run of consecutive ops meeting the ID bar (earliest on ties); the edge is the ops right
+    after it inside the edge bands (at most ``t.edge_ops[1]``); hard is every op after that. Returns
+    the three ranges, whether each part is met, and ``met`` for all of them."""
+    ops = sorted(per_op)
+    good = [o for o in ops if per_op[o][0] >= t.id_pass1 and per_op[o][1] >= t.id_passn]
+    best: list[int] = []
+    run: list[int] = []
+    for o in ops:
+        run = [*run, o] if o in good and (not run or o == run[-1] + 1) else ([o] if o in good else [])
+        if len(run) > len(best):
+            best = run
+    after = [o for o in ops if best and o > best[-1]] if best else ops
+    edge: list[int] = []
+    for o in after:
+        p1, pn = per_op[o]
+        inside = t.edge_pass1[0] <= p1 <= t.edge_pass1[1] and t.edge_passn[0] <= pn <= t.edge_passn[1]
+        if not inside or len(edge) == t.edge_ops[1] or (edge and o != edge[-1] + 1):
+            break
+        edge.append(o)
+    hard = [o for o in after if not edge or o > edge[-1]]
+    parts = {
+        "id_met": len(best) >= t.id_min_ops,
+        "edge_met": len(edge) >= t.edge_ops[0],
+        "hard_met": all(per_op[o][1] <= t.hard_passn for o in hard),
+    }
+    return {"id": best, "edge": edge, "hard": hard, **parts, "met": all(parts.values())}
+
+
 def fmt_change(ch: Mapping[str, Any]) -> str:
     """The changes as ``-S`` would spell them: `key=value` with YAML/JSON scalars (true, null, [1, 4])."""
     return (
