@@ -121,6 +121,18 @@ def test_resume_is_bit_identical(pool_setup):
     assert summary["steps"] == 3 and summary["flops_paper"] > summary["flops_actual"] > 0
 
 
+def test_a_damaged_rl_resume_state_starts_from_scratch(pool_setup, capsys):
+    d, rows, tok = pool_setup
+    _, full = _go(d, rows, tok, "full2")
+    _go(d, rows, tok, "part2", stop_after=1)
+    f = d / "part2" / "resume" / "state" / "optim.safetensors"
+    f.write_bytes(b"garbage")
+    summary, part = _go(d, rows, tok, "part2")
+    assert "damaged resume state" in capsys.readouterr().out and summary["steps"] == 3
+    a, b = M.load(full.out).state_dict(), M.load(part.out).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_prompt_order_is_a_pure_function():
     a = rl.prompt_indices(10, 25, 3, 0)
     assert a == rl.prompt_indices(10, 15, 3, 0) + rl.prompt_indices(10, 10, 3, 15)

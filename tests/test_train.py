@@ -101,6 +101,30 @@ def test_resume_after_kill_is_bit_identical(tmp_path, tok):
     assert [int(r.split("\t")[0]) for r in loss_rows] == [2, 4, 6, 8, 10, 12]
 
 
+@pytest.mark.parametrize("damaged", ["optim.safetensors", "model.safetensors", "state.json"])
+def test_a_damaged_resume_state_is_said_and_the_run_starts_from_scratch(tmp_path, tok, damaged, capsys):
+    full, fp = _run(tmp_path, tok, "full")
+    _, kp = _run(tmp_path, tok, "killed", stop_after=5)
+    f = kp.resume / "state" / damaged
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])  # cut off, as a full disk or a bad copy would
+    again, kp = _run(tmp_path, tok, "killed")
+    assert again.resumed_from == 0 and again.steps == full.steps
+    assert "damaged resume state" in capsys.readouterr().out
+    a, b = M.load(fp.out).state_dict(), M.load(kp.out).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same model as an uninterrupted run
+
+
+def test_a_kill_between_the_state_renames_resumes_from_the_old_state(tmp_path, tok):
+    _, fp = _run(tmp_path, tok, "full")
+    _, kp = _run(tmp_path, tok, "killed", stop_after=5)
+    state = kp.resume / "state"
+    state.rename(state.with_name("state.old"))  # save_state moved it aside and was killed
+    again, kp = _run(tmp_path, tok, "killed")
+    assert again.resumed_from == 5  # the state saved when the run stopped (was: from scratch)
+    a, b = M.load(fp.out).state_dict(), M.load(kp.out).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_changed_config_does_not_resume_stale_state(tmp_path, tok):
     _run(tmp_path, tok, "r", stop_after=5)
     again, _ = _run(tmp_path, tok, "r", steps=10)

@@ -391,7 +391,12 @@ def load(directory: str | Path, device: str | torch.device = "cpu") -> Qwen2:
 
 def load_weights(model: Qwen2, path: str | Path) -> None:
     """Load weights, with an error that says which tensors do not match the model config."""
-    sd = load_file(str(path))
+    apply_weights(model, load_file(str(path)), path)
+
+
+def apply_weights(model: Qwen2, sd: dict[str, torch.Tensor], path: str | Path = "weights") -> None:
+    """Load the tensors ``sd`` (read from ``path``) after checking every name and shape; on a
+    mismatch the model is left untouched and the error names the tensors."""
     tied = model.cfg.tie_embeddings
     own = {k: v for k, v in model.state_dict().items() if not (tied and k == "lm_head.weight")}
     missing = sorted(set(own) - set(sd))

@@ -10,7 +10,6 @@ k3 ("low_var_kl") KL term to the frozen initial policy. Resumes after a kill lik
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import shutil
 import sys
@@ -31,7 +30,7 @@ from interplay.params import as_choice, as_float, as_int, check_keys, need
 from interplay.sampling import generate
 from interplay.task.verify import Score, score
 from interplay.tokenizer import EOS, PAD
-from interplay.train import fingerprint, load_state, resolve_device, save_state
+from interplay.train import fingerprint, resolve_device, resume, save_state
 
 REWARDS = ("outcome", "process", "strict")
 
@@ -285,15 +284,8 @@ def run(
     )
     fp = fingerprint(asdict(cfg), inputs_fingerprint, dd.world)
     state_dir = paths.resume / "state"
-    start = 0
-    cursor = 0  # prompts consumed so far (refills consume extra)
-    if (state_dir / "state.json").exists():
-        meta = json.loads((state_dir / "state.json").read_text())
-        if meta.get("fingerprint") == fp:
-            st = load_state(state_dir, policy, opt)
-            start, cursor = st["step"], st["cursor"]
-        elif dd.main:
-            shutil.rmtree(paths.resume, ignore_errors=True)
+    st = resume(state_dir, fp, policy, opt, dd.main)
+    start, cursor = (st["step"], st["cursor"]) if st else (0, 0)  # cursor: prompts consumed so far
     D.barrier(dd)
     net = DDP(policy, device_ids=[dd.local_rank] if device.type == "cuda" else None) if dd.enabled else policy
     live = None

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from interplay import model as M
@@ -159,13 +160,11 @@ def make_optimizer(model: M.Qwen2, cfg: TrainConfig) -> torch.optim.AdamW:
 # resume state: model + optimizer (safetensors) + step (json), written atomically
 
 
-def _param_names(model: M.Qwen2) -> list[str]:
-    seen, names = set(), []
-    for name, p in model.named_parameters():
-        if id(p) not in seen:
-            seen.add(id(p))
-            names.append(name)
-    return names
+def _param_names(model: M.Qwen2, opt: torch.optim.Optimizer) -> list[str]:
+    """The name of each parameter in the optimizer's order (its state is indexed that way: the
+    decayed matrices first, then norms and biases)."""
+    by_id = {id(p): name for name, p in model.named_parameters()}
+    return [by_id[id(p)] for group in opt.param_groups for p in group["params"]]
 
 
 def save_state(path: Path, model: M.Qwen2, opt: torch.optim.Optimizer, step: int, meta: dict) -> None:
@@ -173,7 +172,7 @@ def save_state(path: Path, model: M.Qwen2, opt: torch.optim.Optimizer, step: int
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_file(M.state_for_save(model), str(tmp / "model.safetensors"))
-    names = _param_names(model)
+    names = _param_names(model, opt)
     osd = opt.state_dict()["state"]
     tensors = {}
     for i, name in enumerate(names):
@@ -190,9 +189,20 @@ def save_state(path: Path, model: M.Qwen2, opt: torch.optim.Optimizer, step: int
 
 
 def load_state(path: Path, model: M.Qwen2, opt: torch.optim.Optimizer) -> dict:
-    M.load_weights(model, path / "model.safetensors")
+    """Restore a resume state. Every file is read and checked before the model or the optimizer is
+    touched, so a damaged state raises and leaves both as they were."""
+    meta = json.loads((path / "state.json").read_text())
+    weights = load_file(str(path / "model.safetensors"))
     tensors = load_file(str(path / "optim.safetensors"))
-    names = _param_names(model)
+    if not isinstance(meta, dict) or not isinstance(meta.get("step"), int):
+        raise ValueError(f"{path / 'state.json'}: no step")
+    names = _param_names(model, opt)
+    params = dict(model.named_parameters())
+    for k, v in tensors.items():
+        name = k.split("::", 1)[0]
+        if name not in params or (v.dim() > 0 and v.shape != params[name].shape):
+            raise ValueError(f"{path / 'optim.safetensors'}: '{k}' does not match the model")
+    M.apply_weights(model, weights, path / "model.safetensors")
     sd = opt.state_dict()
     state: dict[int, dict[str, torch.Tensor]] = {}
     for i, name in enumerate(names):
@@ -201,7 +211,31 @@ def load_state(path: Path, model: M.Qwen2, opt: torch.optim.Optimizer) -> dict:
             state[i] = entry
     sd["state"] = state
     opt.load_state_dict(sd)
-    return json.loads((path / "state.json").read_text())
+    return meta
+
+
+def resume(
+    state_dir: Path, fp: str, model: M.Qwen2, opt: torch.optim.Optimizer, main: bool, log=print
+) -> dict | None:
+    """The resume state's metadata after restoring it, or None to start from scratch: when there is
+    none, when it belongs to other settings or inputs (fingerprint ``fp``), or when it is damaged (a
+    cut-off or garbage file: said in one line). A state that is not used is deleted (by ``main``)."""
+    old = state_dir.with_name(state_dir.name + ".old")
+    if not state_dir.exists() and old.exists():  # killed between save_state's two renames
+        old.rename(state_dir)
+    if not state_dir.exists():
+        return None
+    try:
+        meta = json.loads((state_dir / "state.json").read_text())
+        if isinstance(meta, dict) and meta.get("fingerprint") == fp:
+            return load_state(state_dir, model, opt)
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:
+        if main:
+            detail = (str(err).strip().splitlines() or [""])[0][:160]
+            log(f"{state_dir}: damaged resume state ({type(err).__name__}: {detail}); starting from scratch")
+    if main:
+        shutil.rmtree(state_dir.parent, ignore_errors=True)
+    return None
 
 
 def fingerprint(*parts: Any, files: tuple[Path, ...] = ()) -> str:
@@ -274,14 +308,9 @@ def train(
     model.to(device)
     opt = make_optimizer(model, cfg)
     fp = fingerprint(asdict(cfg), asdict(model_cfg), inputs_fingerprint, dd.world)
-    start = 0
     state_dir = paths.resume / "state"
-    if (state_dir / "state.json").exists():
-        meta = json.loads((state_dir / "state.json").read_text())
-        if meta.get("fingerprint") == fp:
-            start = load_state(state_dir, model, opt)["step"]
-        elif dd.main:
-            shutil.rmtree(paths.resume, ignore_errors=True)
+    meta = resume(state_dir, fp, model, opt, dd.main)
+    start = meta["step"] if meta else 0
     D.barrier(dd)
     net = DDP(model, device_ids=[dd.local_rank] if device.type == "cuda" else None) if dd.enabled else model
     live = None
