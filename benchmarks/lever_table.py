@@ -57,6 +57,19 @@ def read(ref: str | None, path: str) -> bytes:
     return _git("show", f"{ref}:{path}")
 
 
+def vocab_size(ref: str | None) -> int:
+    """The tokenizer's vocabulary of an experiment: its ``dvc.lock`` names the file's hash, the DVC
+    cache holds it (the workspace's own tokenizer for ``workspace``)."""
+    path = Path("data/tokenizer/tokenizer.json")
+    if ref is not None:
+        lock = yaml.safe_load(read(ref, "dvc.lock"))
+        md5 = next(o["md5"] for o in lock["stages"]["tokenizer"]["outs"] if o["path"] == str(path))
+        cache = _git("rev-parse", "--show-toplevel").decode().strip()
+        out = subprocess.run(["dvc", "cache", "dir"], cwd=cache, capture_output=True, text=True, check=True)
+        path = Path(out.stdout.strip()) / "files" / "md5" / md5[:2] / md5[2:]
+    return len(json.loads(path.read_text())["model"]["vocab"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="+", help="experiment names; the first is the control")
@@ -76,14 +89,13 @@ def main() -> None:
     missing = [n for n in args.names if n != "workspace" and n not in refs]
     if missing:
         raise SystemExit(f"no experiment named {missing} (known: {sorted(refs)})")
-    vocab = len(json.loads(Path("data/tokenizer/tokenizer.json").read_text())["model"]["vocab"])
     evals, params, info = {}, {}, {}
     for name in args.names:
         ref = None if name == "workspace" else refs[name]
         evals[name] = pl.read_parquet(io.BytesIO(read(ref, f"reports/eval/{args.run}.parquet")))
         params[name] = yaml.safe_load(read(ref, "params.yaml"))
         train = json.loads(read(ref, f"reports/train/{args.run}/metrics.json"))
-        cfg = config_from_params(params[name]["model"], vocab)
+        cfg = config_from_params(params[name]["model"], vocab_size(ref))
         seq = params[name]["train_defaults"]["seq_len"]
         info[name] = {
             "tokens": train["tokens"],

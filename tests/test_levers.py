@@ -102,4 +102,6 @@ def test_ladder_shape_reads_the_target_off_a_ladder():
     # at most three edge ops: a fourth in-band op counts as hard (and fails the hard bar)
     wide = {**ladder, 8: (0.03, 0.3), 9: (0.03, 0.3)}
     assert levers.ladder_shape(wide)["edge"] == [6, 7, 8] and levers.ladder_shape(wide)["hard"] == [9]
-    assert levers.ladder_shape({2: (0.1, 0.5)})["id"] == []
+    weak_all = levers.ladder_shape({2: (0.1, 0.5), 3: (0.1, 0.5), 4: (0.0, 0.0)})
+    assert weak_all["id"] == [] and weak_all["edge"] == [] and weak_all["hard"] == [2, 3, 4]
+    assert not weak_all["edge_met"] and not weak_all["met"]

@@ -127,7 +127,8 @@ class Target:
 def ladder_shape(per_op: Mapping[int, tuple[float, float]], t: Target = Target()) -> dict[str, Any]:
     """Read a ladder against ``t``: ``per_op`` maps op -> (pass@1, pass@n). The ID range is the
     longest run of consecutive ops meeting the ID bar (earliest on ties); the edge is the ops right
-    after it inside the edge bands (at most ``t.edge_ops[1]``); hard is every op after that. Returns
+    after it inside the edge bands (at most ``t.edge_ops[1]``; none without an ID range); hard is
+    every op after that. Returns
     the three ranges, whether each part is met, and ``met`` for all of them."""
     ops = sorted(per_op)
     good = [o for o in ops if per_op[o][0] >= t.id_pass1 and per_op[o][1] >= t.id_passn]
@@ -137,9 +138,9 @@ def ladder_shape(per_op: Mapping[int, tuple[float, float]], t: Target = Target()
         run = [*run, o] if o in good and (not run or o == run[-1] + 1) else ([o] if o in good else [])
         if len(run) > len(best):
             best = run
-    after = [o for o in ops if best and o > best[-1]] if best else ops
+    after = [o for o in ops if o > best[-1]] if best else ops
     edge: list[int] = []
-    for o in after:
+    for o in after if best else []:  # an edge lies just beyond an ID range; without one, none
         p1, pn = per_op[o]
         inside = t.edge_pass1[0] <= p1 <= t.edge_pass1[1] and t.edge_passn[0] <= pn <= t.edge_passn[1]
         if not inside or len(edge) == t.edge_ops[1] or (edge and o != edge[-1] + 1):
