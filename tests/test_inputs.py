@@ -67,6 +67,13 @@ def _truncate(p: Path) -> None:
     p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
 
 
+def _flip(p: Path) -> None:
+    """One flipped bit in the last tensor's bytes: the header and every shape stay valid."""
+    data = bytearray(p.read_bytes())
+    data[-5] ^= 0x10
+    p.write_bytes(bytes(data))
+
+
 def _garbage(p: Path) -> None:
     p.write_bytes(b"\x00\xffnot what this file should be")
 
@@ -84,6 +91,8 @@ CASES = [
     (EV, "evaluate@base", f"{BASE}/tokenizer.json", _garbage, "reports/metrics"),
     (EV, "evaluate@base", f"{BASE}/model.safetensors", _truncate, "reports/metrics"),
     (EV, "evaluate@base", f"{BASE}/config.json", _garbage, "reports/metrics"),
+    (EV, "evaluate@base", f"{BASE}/model.safetensors", _flip, "reports/metrics"),
+    (MID, "midtrain@mid", f"{BASE}/model.safetensors", _flip, "data/resume"),
     (PRE, "pretrain@base", "data/tokenizer/tokenizer.json", _garbage, "data/resume"),
     (PRE, "pretrain@base", "data/datasets/pre.parquet", _truncate, "data/resume"),
     (MID, "midtrain@mid", f"{BASE}/model.safetensors", _truncate, "data/resume"),

@@ -45,6 +45,19 @@ def test_save_load_round_trip(tmp_path):
     assert m2.lm_head.weight.data_ptr() == m2.model.embed_tokens.weight.data_ptr()
 
 
+def test_a_flipped_bit_in_saved_weights_is_refused(tmp_path):
+    m = make()
+    M.save(m, tmp_path / "ck")
+    w = tmp_path / "ck" / "model.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-3] ^= 0x01  # still a valid float: only the recorded hash can tell
+    w.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="content hash differs"):
+        M.load(tmp_path / "ck")
+    with pytest.raises(ValueError, match="content hash differs"):
+        M.load_weights(make(), w)
+
+
 def test_mismatched_checkpoint_is_named(tmp_path):
     M.save(make(), tmp_path / "ck")
     other = M.Qwen2(M.ModelConfig(vocab_size=300, n_layer=2, d_model=32, n_head=2, n_kv_head=1, d_ff=96))

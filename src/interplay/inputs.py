@@ -68,9 +68,9 @@ def tokenizer(path: str | Path) -> Tokenizer:
 
 
 def checkpoint(directory: str | Path) -> ModelConfig:
-    """Check a checkpoint folder from its headers (no weights read): ``config.json`` describes a
-    model and ``model.safetensors`` holds exactly its tensors with the right shapes. Returns the
-    model config."""
+    """Check a checkpoint folder before any compute: ``config.json`` describes a model,
+    ``model.safetensors`` holds exactly its tensors with the right shapes (read from the header) and,
+    when ``config.json`` records it, has the content hash it was saved with. Returns the config."""
     from safetensors import safe_open
 
     from interplay import model as M
@@ -96,6 +96,11 @@ def checkpoint(directory: str | Path) -> ModelConfig:
         raise InputError(
             f"{weights}: checkpoint weights do not match its config.json "
             f"(missing {missing[:3]}, wrong shape {bad[:3]}, unexpected {extra[:3]})"
+        )
+    want = cfg_raw.get(M.WEIGHTS_HASH_KEY)
+    if want is not None and M.file_sha256(weights) != want:
+        raise InputError(
+            f"{weights}: checkpoint weights changed since they were saved (content hash differs)"
         )
     return cfg
 

@@ -366,6 +366,7 @@ def save(
     try:
         save_file(state_for_save(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
         cfg = model.cfg.to_hf(BOS, EOS, PAD)
+        cfg[WEIGHTS_HASH_KEY] = file_sha256(tmp / "model.safetensors")
         if extra:
             cfg["interplay_meta"] = extra
         (tmp / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
@@ -389,9 +390,30 @@ def load(directory: str | Path, device: str | torch.device = "cpu") -> Qwen2:
     return model.to(device)
 
 
+WEIGHTS_HASH_KEY = "interplay_weights_sha256"  # config.json: the checkpoint's model.safetensors hash
+
+
+def file_sha256(path: str | Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def load_weights(model: Qwen2, path: str | Path) -> None:
-    """Load weights, with an error that says which tensors do not match the model config."""
-    apply_weights(model, load_file(str(path)), path)
+    """Load weights, with an error that says which tensors do not match the model config. When the
+    folder's ``config.json`` records the file's hash (every checkpoint ``save`` writes), a file whose
+    bytes changed since (a flipped bit, a bad copy) is refused."""
+    p = Path(path)
+    cfg_path = p.with_name("config.json")
+    if cfg_path.exists():
+        want = json.loads(cfg_path.read_text()).get(WEIGHTS_HASH_KEY)
+        if want is not None and file_sha256(p) != want:
+            raise ValueError(f"{p}: content hash differs from the one its config.json records (damaged)")
+    apply_weights(model, load_file(str(p)), p)
 
 
 def apply_weights(model: Qwen2, sd: dict[str, torch.Tensor], path: str | Path = "weights") -> None:
