@@ -23,9 +23,11 @@ def main(name: str) -> None:
     entry = entries[name]
     key = f"evaluate.runs.{name}"
     params.check_keys(entry, key, {"model", "dataset", "samples", "problems_per_op"}, {"model", "dataset"})
-    cfg = E.config_from_params(
-        {**(ev.get("defaults") or {}), **{k: entry[k] for k in ("samples", "problems_per_op") if k in entry}}
-    )
+    over = {k: entry[k] for k in ("samples", "problems_per_op") if k in entry}
+    try:
+        cfg = E.config_from_params({**(ev.get("defaults") or {}), **over}, key)
+    except params.ParamsError as err:
+        raise params.blame(err, key, over, "evaluate.defaults") from None
     ranges = E.parse_ranges(ev["ranges"])
     runs_all = runs.all_runs(p)
     params.need(entry["model"] in runs_all, f"{key}.model", f"unknown run '{entry['model']}'")

@@ -11,7 +11,7 @@ from interplay.task.spec import task_spec_from_params
 
 def main(name: str) -> None:
     p = params.load()
-    task = task_spec_from_params(p.get("task", {}))
+    task = task_spec_from_params(p.get("task") or {})
     entries = params.section(p, "datasets")
     params.need(name in entries, f"datasets.{name}", f"not declared (known: {', '.join(entries)})")
     spec = data.dataset_spec(name, entries[name])
@@ -20,7 +20,9 @@ def main(name: str) -> None:
         f"task.splits.{spec.split}",
         f"share is 0 but datasets.{name} needs split '{spec.split}'",
     )
-    workers = params.as_int(p.get("generate", {}).get("workers", 1), "generate.workers", lo=1)
+    gen = p.get("generate") or {}
+    params.check_keys(gen, "generate", {"workers"})
+    workers = params.as_int(gen.get("workers", 1), "generate.workers", lo=1)
     t0 = time.perf_counter()
     examples = data.generate(task, spec, workers=workers, progress=True)
     seconds = time.perf_counter() - t0

@@ -23,7 +23,10 @@ def main(run: str) -> None:
     params.need(run in (p.get("pretrain") or {}), "ladder.runs", f"'{run}' is not a pretrain run")
     ev = params.section(p, "evaluate")
     over = {k: cfg_l[k] for k in ("samples", "problems_per_op") if k in cfg_l}
-    cfg = E.config_from_params({**(ev.get("defaults") or {}), **over})
+    try:
+        cfg = E.config_from_params({**(ev.get("defaults") or {}), **over}, "ladder")
+    except params.ParamsError as err:
+        raise params.blame(err, "ladder", over, "evaluate.defaults") from None
     ds = cfg_l["dataset"]
     params.need(
         (p.get("datasets") or {}).get(ds, {}).get("split") == "eval",

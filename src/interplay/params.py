@@ -21,11 +21,29 @@ def load(path: str | Path = "params.yaml") -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise ParamsError(f"{p}: params file not found")
-    with p.open() as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        with p.open() as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ParamsError(f"{p}:{where}: not valid YAML ({what})") from None
     if not isinstance(data, dict):
         raise ParamsError(f"{p}: top level must be a mapping")
     return data
+
+
+def blame(err: ParamsError, key: str, entry: Mapping[str, Any] | None, defaults_key: str) -> ParamsError:
+    """An error about ``key.<field>`` of a merged ``{**defaults, **entry}`` renamed to
+    ``defaults_key.<field>`` when the field came from the defaults: the key the user edited."""
+    msg = str(err)
+    if not msg.startswith(key + "."):
+        return err
+    field = msg[len(key) + 1 :].split(":", 1)[0].split(".", 1)[0].split("[", 1)[0]
+    if field in (entry or {}):
+        return err
+    return ParamsError(defaults_key + msg[len(key) :])
 
 
 def section(params: Mapping[str, Any], key: str) -> Any:

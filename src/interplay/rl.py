@@ -26,7 +26,7 @@ from tokenizers import Tokenizer
 
 from interplay import model as M
 from interplay.evaluate import ANSWER_END, gold_nodes, problem_key
-from interplay.params import as_choice, as_float, as_int, check_keys, need
+from interplay.params import ParamsError, as_choice, as_float, as_int, blame, check_keys, need
 from interplay.sampling import generate
 from interplay.task.verify import Score, score
 from interplay.tokenizer import EOS, PAD
@@ -72,8 +72,17 @@ def config_from_params(
     key: str,
     defaults: Mapping[str, Any] | None = None,
     calibrated: Mapping[str, Any] | None = None,
+    defaults_key: str = "rl.defaults",
 ) -> RLConfig:
-    merged = {**(defaults or {}), **(d or {})}
+    """A run's entry merged over ``rl.defaults``, validated. Errors name ``key.<field>``, or
+    ``defaults_key.<field>`` when the field's value came from the defaults."""
+    try:
+        return _config_from_merged({**(defaults or {}), **(d or {})}, key, calibrated)
+    except ParamsError as err:
+        raise blame(err, key, d, defaults_key) from None
+
+
+def _config_from_merged(merged: dict[str, Any], key: str, calibrated: Mapping[str, Any] | None) -> RLConfig:
     check_keys(merged, key, set(RLConfig.__dataclass_fields__), {"dataset", "init"})
     kw: dict[str, Any] = {"dataset": str(merged["dataset"]), "init": str(merged["init"])}
     for f in (

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from interplay import model as M
 from interplay.packing import Blocks, batch_tensors
-from interplay.params import as_choice, as_float, as_int, check_keys, need
+from interplay.params import ParamsError, as_choice, as_float, as_int, blame, check_keys, need
 
 # fp32 peak per CPU thread: MKL sgemm 2048^3 reaches 183-191 GFLOP/s on 2 threads on this machine
 # (`python benchmarks/bench_model.py` prints it; cpu-scale.md's 78 GFLOP/s FMA loop undercounts it).
@@ -67,9 +67,18 @@ class TrainConfig:
 _FIELDS = set(TrainConfig.__dataclass_fields__)
 
 
-def config_from_params(d: dict[str, Any], key: str, defaults: dict[str, Any] | None = None) -> TrainConfig:
-    """A run's entry merged over shared defaults, validated (errors name ``key.<field>``)."""
-    merged = {**(defaults or {}), **(d or {})}
+def config_from_params(
+    d: dict[str, Any], key: str, defaults: dict[str, Any] | None = None, defaults_key: str = "train_defaults"
+) -> TrainConfig:
+    """A run's entry merged over shared defaults, validated. Errors name ``key.<field>``, or
+    ``defaults_key.<field>`` when the field's value came from the defaults."""
+    try:
+        return _config_from_merged({**(defaults or {}), **(d or {})}, key)
+    except ParamsError as err:
+        raise blame(err, key, d, defaults_key) from None
+
+
+def _config_from_merged(merged: dict[str, Any], key: str) -> TrainConfig:
     check_keys(merged, key, _FIELDS, {"dataset"})
     kw: dict[str, Any] = {"dataset": str(merged["dataset"])}
     if merged.get("init") is not None:
