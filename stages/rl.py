@@ -35,14 +35,29 @@ def main(group: str, name: str) -> None:
     entry = dict(entries[name])
     budget = entry.pop("budget", None)
     cfg = rl.config_from_params(entry, key, section.get("defaults") or {}, calibrated)
+
+    def where(field: str) -> str:  # the key the user edited: the run's entry, else rl.defaults
+        return f"{key}.{field}" if field in entry else f"rl.defaults.{field}"
+
     data_path = runs.check_training_dataset(p, cfg.dataset, f"{key}.dataset")
     init_dir = runs.check_init(p, cfg.init, f"{key}.init")
     set_threads(cfg.threads)
-    inputs.checkpoint(init_dir)  # checked before the prompt pool is read and tokenised
+    init_cfg = inputs.checkpoint(init_dir)  # checked before the prompt pool is read and tokenised
+    params.need(
+        cfg.max_new_tokens < init_cfg.max_seq_len,
+        where("max_new_tokens"),
+        f"{cfg.max_new_tokens} leaves no room for a prompt in the model's {init_cfg.max_seq_len} positions",
+    )
     tok = inputs.tokenizer(init_dir / "tokenizer.json")
     columns = ["prompt", "gold", "answer", "op", "uid", "modulus"]
     rows = inputs.parquet(data_path, f"dataset '{cfg.dataset}'", columns).to_dicts()
     pool = rl.make_pool(rows, tok, cfg.ops)
+    params.need(
+        cfg.prompts_per_step <= len(pool.prompts),
+        where("prompts_per_step"),
+        f"{cfg.prompts_per_step} is more than the {len(pool.prompts)} prompts of dataset '{cfg.dataset}'"
+        + (f" at ops {sorted(set(pool.ops))}" if cfg.ops else ""),
+    )
     if budget is not None:  # compute-matched split (paper §5): RL gets beta * T token-equivalents
         total, beta = budget_from_params(budget, f"{key}.budget")
         params.need(beta > 0.0, f"{key}.budget.beta", "beta = 0 leaves no RL")

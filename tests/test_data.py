@@ -111,7 +111,7 @@ def test_parquet_is_byte_identical_and_schema_explicit(tmp_path):
 
 
 def test_workers_do_not_change_output():
-    spec = data.dataset_spec("x", small(size={"problems": 30}))
+    spec = data.dataset_spec("x", small(size={"problems": 60}))
     task = TaskSpec(master_seed=4)
     one = [e.uid for e in data.generate(task, spec, workers=1)]
     two = [e.uid for e in data.generate(task, spec, workers=2)]
@@ -135,7 +135,7 @@ def test_datasets_of_one_split_share_problems_and_splits_are_disjoint():
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
-    spec = data.dataset_spec("x", small(size={"problems": 5}))
+    spec = data.dataset_spec("x", small(size={"problems": 5}, ops="2", modes=["forward"]))
     task = TaskSpec()
     exs = data.generate(task, spec)
 
@@ -163,7 +163,11 @@ def test_generate_stage_rejects_bad_params_before_work(tmp_path):
 
 
 def test_generate_stage_writes_dataset(tmp_path):
-    r = _run_stage(tmp_path, {"task": {}, "datasets": {"x": small(size={"problems": 12})}}, "x")
+    r = _run_stage(
+        tmp_path,
+        {"task": {}, "datasets": {"x": small(size={"problems": 12}, ops="2-3", modes=["forward"])}},
+        "x",
+    )
     assert r.returncode == 0, r.stderr
     assert pl.read_parquet(tmp_path / "data/datasets/x.parquet").height == 12
     assert (tmp_path / "reports/datasets/x.json").exists()

@@ -95,3 +95,83 @@ def test_empty_or_bad_generate_section(tmp_path, edit, want):
     else:
         assert r.returncode == 2 and want in r.stderr
         assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("size", "ops", "want"),
+    [
+        (
+            {"problems": 10**12},
+            "2-14",
+            "datasets.x.size.problems: 1,000,000,000,000 is more than any run needs",
+        ),
+        ({"tokens": 10**13}, "2-14", "datasets.x.size.tokens: 10,000,000,000,000 is more than any run needs"),
+        ({"problems": 1}, "2-14", "datasets.x.size.problems: 1 problems leave op(s) [3, 4,"),
+    ],
+)
+def test_dataset_sizes_that_cannot_be_meant_are_refused(size, ops, want):
+    from interplay import data
+
+    with pytest.raises(ParamsError) as err:
+        data.dataset_spec("x", {"split": "eval", "size": size, "ops": ops})
+    assert str(err.value).startswith(want)
+    assert "core-hours" in str(err.value) or "without a single problem" in str(err.value)
+
+
+def test_a_training_length_no_machine_runs_is_refused():
+    with pytest.raises(ParamsError) as err:
+        train_config({"dataset": "d", "tokens": 10**13}, "pretrain.base")
+    assert str(err.value).startswith(
+        "pretrain.base.tokens: 10,000,000,000,000 is over 100x"
+    ) and " h at " in str(err.value)
+
+
+def _rl_workspace(tmp_path, **rl_defaults):
+    """An RL stage workspace: a 6-prompt pool and a tiny init checkpoint (no training)."""
+    import tiny
+    from interplay import model as M
+    from interplay import tokenizer as T
+
+    p = {
+        "task": {"modulus": 23, "const_range": [0, 22], "names": "compact", "letters": "ordered"},
+        "datasets": {"pool": {"split": "rl", "size": {"problems": 6}, "ops": "2"}},
+        "model": {"n_layer": 1, "d_model": 32, "n_head": 2, "n_kv_head": 1, "d_ff": 64, "max_seq_len": 512},
+        "pretrain": {"base": {"dataset": "pool"}},
+        "rl": {
+            "defaults": {
+                "steps": 1,
+                "prompts_per_step": 2,
+                "rollouts": 2,
+                "max_new_tokens": 16,
+                "threads": 1,
+                **rl_defaults,
+            },
+            "runs": {"r": {"dataset": "pool", "init": "base"}},
+        },
+    }
+    assert stagerun.run(tmp_path, p, "generate", "pool").returncode == 0
+    tok = T.train(["<question> a </question> <solution> b </solution>"], style="compact", max_number=22)
+    T.save(tok, tmp_path / "tok.json")
+    M.save(
+        tiny.model(tok.get_vocab_size(), 512),
+        tmp_path / "data/models/base",
+        tokenizer_json=tmp_path / "tok.json",
+    )
+    return p
+
+
+@pytest.mark.parametrize(
+    ("over", "want"),
+    [
+        (
+            {"prompts_per_step": 8, "mini_batches": 1},
+            "rl.defaults.prompts_per_step: 8 is more than the 6 prompts",
+        ),
+        ({"max_new_tokens": 10**9}, "rl.defaults.max_new_tokens: 1000000000 leaves no room"),
+    ],
+)
+def test_rl_settings_the_pool_or_model_cannot_meet_are_refused(tmp_path, over, want):
+    p = _rl_workspace(tmp_path, **over)
+    r = stagerun.run(tmp_path, p, "rl", "runs", "r")
+    assert r.returncode == 2 and want in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "data/resume").exists()

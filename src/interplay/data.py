@@ -126,7 +126,31 @@ def dataset_spec(name: str, d: Any, key: str | None = None) -> DatasetSpec:
         abs(total_w - 1.0) <= 1e-6, f"{key}.components", f"component weights must sum to 1, got {total_w:.6g}"
     )
     order = sorted(merged, key=lambda b: (list(CONTEXTS).index(b.context), MODES.index(b.mode), b.op))
-    return DatasetSpec(name, split, size_kind, n, tuple((b, merged[b]) for b in order))
+    spec = DatasetSpec(name, split, size_kind, n, tuple((b, merged[b]) for b in order))
+    limit = MAX_SIZE[size_kind]
+    need(
+        n <= limit,
+        f"{key}.size.{size_kind}",
+        f"{n:,} is more than any run needs (limit {limit:,}; the paper's largest set is 10B tokens, about "
+        f"25M problems); generating it would take about {_generation_hours(n, size_kind):,.0f} core-hours",
+    )
+    wanted = {b.op for b, w in spec.buckets if w > 0}
+    empty = sorted(wanted - {b.op for b, _ in quotas(spec)})
+    need(
+        not empty,
+        f"{key}.size.{size_kind}",
+        f"{n:,} {size_kind} leave op(s) {empty} without a single problem: raise the size or drop the ops",
+    )
+    return spec
+
+
+MAX_SIZE = {"problems": 10**9, "tokens": 10**12}
+_PROBLEMS_PER_CORE_S, _TOKENS_PER_PROBLEM = 300.0, 200.0  # measured orders of magnitude (README)
+
+
+def _generation_hours(n: int, kind: str) -> float:
+    problems = n if kind == "problems" else n / _TOKENS_PER_PROBLEM
+    return problems / _PROBLEMS_PER_CORE_S / 3600
 
 
 def datasets_from_params(params: Mapping[str, Any]) -> dict[str, DatasetSpec]:

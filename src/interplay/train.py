@@ -31,6 +31,7 @@ from interplay.params import ParamsError, as_choice, as_float, as_int, blame, ch
 # fp32 peak per CPU thread: MKL sgemm 2048^3 reaches 183-191 GFLOP/s on 2 threads on this machine
 # (`python benchmarks/bench_model.py` prints it; cpu-scale.md's 78 GFLOP/s FMA loop undercounts it).
 CPU_PEAK_FLOPS_PER_THREAD = 95e9
+MAX_TOKENS = 10**12  # a run beyond this is a typo, not an experiment (the paper: 10B tokens)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,13 @@ def _config_from_merged(merged: dict[str, Any], key: str) -> TrainConfig:
         kw["ladder"] = tuple(as_float(x, f"{key}.ladder[{i}]", lo=0.0, hi=1.0) for i, x in enumerate(lad))
     cfg = TrainConfig(**kw)
     need(cfg.min_lr <= cfg.lr, f"{key}.min_lr", f"{cfg.min_lr} is above lr {cfg.lr}")
+    need(
+        cfg.tokens <= MAX_TOKENS,
+        f"{key}.tokens",
+        f"{cfg.tokens:,} is over 100x the paper's 10B-token pre-training (limit {MAX_TOKENS:,}): about "
+        f"{cfg.tokens / 11e3 / 3600:,.0f} h at this project's CPU rate (11k tokens/s), "
+        f"{cfg.tokens / 1e6 / 3600:,.0f} h at 1M tokens/s",
+    )
     return cfg
 
 
