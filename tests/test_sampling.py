@@ -110,3 +110,14 @@ def test_uniforms_are_uniform_and_distinct():
     assert u.shape == (64, 64) and float(u.min()) > 0 and float(u.max()) < 1
     assert abs(float(u.mean()) - 0.5) < 0.02
     assert len(set(u.flatten().tolist())) == 64 * 64
+
+
+def test_a_long_prompt_does_not_cut_short_the_others_in_its_chunk(model):
+    """Each problem stops at its own room in the model's positions (max_seq_len 96 here)."""
+    long = [5 + i % 30 for i in range(80)]  # 80 tokens: room for 16 new ones
+    short = PROMPTS[0]
+    kw = dict(temperature=1.0, max_new_tokens=40, seed=3, batch_rows=16)  # no stop token: run to the cap
+    both = generate(model, [long, short], 4, problem_keys=[11, 22], **kw)
+    alone = generate(model, [short], 4, problem_keys=[22], **kw)
+    assert both[1].tokens == alone[0].tokens and all(len(t) == 40 for t in both[1].tokens)
+    assert all(len(t) == 16 for t in both[0].tokens) and all(both[0].truncated)

@@ -119,6 +119,7 @@ def _generate_chunk(
     temperature,
     top_p,
     max_new_tokens,
+    caps: list[int],
     stop_ids,
     seed,
     device,
@@ -141,7 +142,9 @@ def _generate_chunk(
     gen_k = [torch.empty(P, n, kv, max_new_tokens, hd, device=device) for _ in prompt_kv]
     gen_v = [torch.empty(P, n, kv, max_new_tokens, hd, device=device) for _ in prompt_kv]
     out = torch.full((P, n, max_new_tokens), -1, dtype=torch.long)
-    done = torch.zeros(P, n, dtype=torch.bool)
+    done = torch.zeros(P, n, dtype=torch.bool)  # finished: a stop token or the problem's cap
+    stopped = torch.zeros(P, n, dtype=torch.bool)  # finished by a stop token (not truncated)
+    cap_t = torch.tensor(caps, dtype=torch.long)  # each problem's own room for new tokens
     keys_t = torch.tensor(keys, dtype=torch.int64)
     stop = torch.tensor(sorted(stop_ids), dtype=torch.long)
     active = torch.arange(P)  # problems still generating (indices into the chunk)
@@ -158,7 +161,9 @@ def _generate_chunk(
         rows = (active.view(A, 1), slot)
         fresh = ~done[rows]  # rows kept only as padding hold finished samples: never fresh
         out[(*rows, t)] = torch.where(fresh, tok, out[(*rows, t)])
-        done[rows] |= fresh & torch.isin(tok, stop)
+        hit = fresh & torch.isin(tok, stop)
+        stopped[rows] |= hit
+        done[rows] |= hit | (fresh & (t + 1 >= cap_t[active]).view(A, 1))
         alive_rows = ~done[rows]  # (A, m)
         alive = alive_rows.any(dim=1)
         if t == max_new_tokens - 1 or not alive.any():
@@ -221,7 +226,7 @@ def _generate_chunk(
             row = out[i, j]
             row = row[row >= 0].tolist()
             toks.append(row)
-            trunc.append(not bool(done[i, j]))
+            trunc.append(not bool(stopped[i, j]))
         results.append(Samples(toks, trunc))
     return results
 
@@ -261,7 +266,8 @@ def generate(
     for off, m in pieces:
         for c in range(0, len(order), group):
             idx = order[c : c + group]
-            cap = max(1, min(max_new_tokens, limit - max(len(prompts[i]) for i in idx)))
+            # each problem stops at its own room in the model's positions, not the longest prompt's
+            caps = [max(1, min(max_new_tokens, limit - len(prompts[i]))) for i in idx]
             chunk = _generate_chunk(
                 model,
                 [list(prompts[i]) for i in idx],
@@ -270,7 +276,8 @@ def generate(
                 off,
                 temperature=temperature,
                 top_p=top_p,
-                max_new_tokens=cap,
+                max_new_tokens=max(caps),
+                caps=caps,
                 stop_ids=set(stop_ids),
                 seed=seed,
                 device=device,
