@@ -81,6 +81,50 @@ def test_completion_logprobs_match_full_sequence_scoring():
         assert mask[i].nonzero().flatten().tolist() == [len(p) - 1 - start + t for t in range(len(c))]
 
 
+def test_logprobs_are_those_of_the_sampling_distribution():
+    """At temperature T the ratio and the KL use log softmax(logits / T): the distribution the
+    sampler draws from (``sampling.sample_tokens``), not the raw logits."""
+    from interplay.sampling import sample_tokens
+
+    m = tiny.model(30, 32, seed=2).eval()
+    ids, _, start = rl._batch([([1, 2, 3], [4, 5, 6, 7])], "cpu")
+    with torch.no_grad():
+        lp, _ = rl.token_logprobs(m, ids, start, temperature=0.5)
+        logits = m(ids[:, :-1])[:, start:]
+        want = torch.log_softmax(logits / 0.5, -1).gather(-1, ids[:, start + 1 :, None])[..., 0]
+        raw, _ = rl.token_logprobs(m, ids, start)
+    torch.testing.assert_close(lp, want, rtol=0, atol=1e-6)
+    assert not torch.allclose(lp, raw, atol=1e-3)
+    # the sampler at T = 0.5 draws each token with exp(lp): inverse-CDF at u just below that mass
+    probs = torch.softmax(logits[0, 0].float() / 0.5, -1).double()
+    tok = int(ids[0, start + 1])
+    u = (probs[:tok].sum() + probs[tok] / 2) / probs.sum()
+    assert int(sample_tokens(logits[0, :1], u.view(1), 0.5, 1.0)[0]) == tok
+    assert float(lp[0, 0].exp()) == pytest.approx(float(probs[tok] / probs.sum()), rel=1e-5)
+
+
+def test_clip_fraction_counts_only_tokens_whose_gradient_the_clip_removes():
+    ratio = torch.tensor([1.5, 1.5, 0.5, 0.5, 1.1])
+    adv = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0])
+    loss, clipped = rl.clipped_objective(ratio, adv, 0.2)
+    # r > 1 + eps helps only with A > 0; r < 1 - eps only with A < 0: there the clip binds
+    assert clipped.tolist() == [True, False, False, True, False]
+    torch.testing.assert_close(loss, torch.tensor([-1.2, 1.5, -0.5, 0.8, -1.1]))
+
+
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        ({"temperature": 0.0}, "rl.runs.x.temperature: must be > 0"),
+        ({"top_p": 0.9}, "rl.runs.x.top_p: must be 1.0"),
+    ],
+)
+def test_rl_sampling_settings_the_update_cannot_follow(entry, key):
+    with pytest.raises(ParamsError) as err:
+        rl.config_from_params({"dataset": "d", "init": "i", **entry}, "rl.runs.x")
+    assert str(err.value).startswith(key)
+
+
 @pytest.fixture(scope="module")
 def pool_setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("rl")

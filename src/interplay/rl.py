@@ -107,8 +107,14 @@ def _config_from_merged(merged: dict[str, Any], key: str, calibrated: Mapping[st
             kw[f] = as_float(merged[f], f"{key}.{f}", lo=0.0)
     if "temperature" in merged:
         kw["temperature"] = as_float(merged["temperature"], f"{key}.temperature", lo=0.0)
+        need(kw["temperature"] > 0, f"{key}.temperature", "must be > 0: GRPO needs sampled rollouts")
     if "top_p" in merged:
         kw["top_p"] = as_float(merged["top_p"], f"{key}.top_p", lo=1e-6, hi=1.0)
+        need(
+            kw["top_p"] == 1.0,
+            f"{key}.top_p",
+            "must be 1.0: the policy-gradient ratio and KL use the full (temperature-scaled) distribution",
+        )
     if "alpha" in merged:
         kw["alpha"] = as_float(merged["alpha"], f"{key}.alpha", lo=0.0, hi=1.0)
     if "reward" in merged:
@@ -192,10 +198,15 @@ def _batch(seqs: list[tuple[list[int], list[int]]], device) -> tuple[torch.Tenso
     return ids.to(device), mask[:, start:].to(device), start
 
 
-def token_logprobs(model: M.Qwen2, ids: torch.Tensor, start: int = 0, with_entropy: bool = False):
-    """Log-probs of ids[:, start + 1:] (and the entropy there): the LM head and the softmax run
-    only where a completion token can be (prompt positions are context, never scored)."""
+def token_logprobs(
+    model: M.Qwen2, ids: torch.Tensor, start: int = 0, with_entropy: bool = False, temperature: float = 1.0
+):
+    """Log-probs of ids[:, start + 1:] (and the entropy there) under the distribution the sampler
+    draws from (logits / ``temperature``, as verl does): the LM head and the softmax run only where a
+    completion token can be (prompt positions are context, never scored)."""
     logits = model(ids[:, :-1], logits_from=start).float()
+    if temperature != 1.0:
+        logits = logits / temperature
     logp = F.log_softmax(logits, dim=-1)
     lp = logp.gather(-1, ids[:, start + 1 :].unsqueeze(-1)).squeeze(-1)
     if not with_entropy:
@@ -467,6 +478,16 @@ def _token_sum(x: torch.Tensor) -> float:
     return float(x.double().sum(-1).sum())
 
 
+def clipped_objective(
+    ratio: torch.Tensor, adv: torch.Tensor, eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO-clip per-token loss ``max(-r A, -clip(r) A)`` and where the clipped term is the one taken
+    (verl's ``pg_clipfrac``: the tokens whose gradient the clip removes), not merely |r - 1| > eps."""
+    unclipped = -ratio * adv
+    clipped = -ratio.clamp(1 - eps, 1 + eps) * adv
+    return torch.maximum(unclipped, clipped), clipped > unclipped
+
+
 def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -> dict[str, float]:
     """PPO-clip epochs over mini-batches; old log-probs from the rollout policy (before updates).
 
@@ -479,6 +500,7 @@ def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -
     per = max(1, math.ceil(n / cfg.mini_batches))
     chunks = [list(range(s * per, min(n, (s + 1) * per))) for s in range(cfg.mini_batches)]
     adv_t = torch.tensor(advs, dtype=torch.float32, device=device)
+    T = cfg.temperature
     policy.eval()
     old, refs = [], []
     batches = [_batch([seqs[i] for i in ch], device) if ch else None for ch in chunks]
@@ -491,8 +513,8 @@ def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -
             ids, _, start = b
             # the first mini-batch of the first epoch is scored before any update: its old
             # log-probs are the live ones (detached), so no extra forward pass is needed
-            old.append(None if j == 0 else token_logprobs(policy, ids, start)[0])
-            refs.append(token_logprobs(ref, ids, start)[0] if ref is not None else None)
+            old.append(None if j == 0 else token_logprobs(policy, ids, start, temperature=T)[0])
+            refs.append(token_logprobs(ref, ids, start, temperature=T)[0] if ref is not None else None)
     policy.train()
     tot = torch.zeros(5, dtype=torch.float64)  # loss*tok, kl*tok, ent*tok, clipped, tokens
     for _ in range(cfg.ppo_epochs):
@@ -508,12 +530,12 @@ def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -
                     opt.step()
                 continue
             ids, mask, start = batches[j]
-            lp, ent = token_logprobs(net, ids, start, with_entropy=True)
+            lp, ent = token_logprobs(net, ids, start, with_entropy=True, temperature=T)
             if old_lp is None:  # first mini-batch, first epoch: rollout policy == current policy;
                 old[j] = old_lp = lp.detach()  # kept for later epochs, which compare with it
             a = adv_t[ch].unsqueeze(1)
             ratio = torch.exp(lp - old_lp)
-            per_tok = -torch.minimum(ratio * a, ratio.clamp(1 - cfg.clip_eps, 1 + cfg.clip_eps) * a)
+            per_tok, clipped = clipped_objective(ratio, a, cfg.clip_eps)
             kl = torch.zeros_like(lp)
             if ref_lp is not None:
                 d = ref_lp - lp
@@ -530,7 +552,7 @@ def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -
                         _token_sum(per_tok * m),
                         _token_sum(kl * m),
                         _token_sum(ent * m),
-                        _token_sum(((ratio - 1).abs() > cfg.clip_eps).float() * m),
+                        _token_sum(clipped.float() * m),
                         _token_sum(m),
                     ],
                     dtype=torch.float64,
