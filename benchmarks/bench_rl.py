@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import json
 import tempfile
 from pathlib import Path
 
@@ -58,8 +59,11 @@ def main() -> None:
             raise SystemExit(f"{f}: missing; build it first (dvc repro)")
     set_threads(cfg.threads)
     tok = tokenizer.load(init_dir / "tokenizer.json")
-    rows = pl.read_parquet(data_path, columns=["prompt", "gold", "answer", "op", "uid", "modulus"]).to_dicts()
+    cols = ["prompt", "gold", "answer", "op", "uid", "modulus", "text"]
+    rows = pl.read_parquet(data_path, columns=cols).to_dicts()
     pool = rl.make_pool(rows, tok, cfg.ops)
+    positions = json.loads((init_dir / "config.json").read_text())["max_position_embeddings"]
+    cfg = rl.resolve_max_new(cfg, pool, positions, "rl.defaults")
     with tempfile.TemporaryDirectory() as d:
         paths = rl.RunPaths(Path(d, "out"), Path(d, "resume"), Path(d, "live"), init_dir / "tokenizer.json")
         summary = rl.run(cfg, pool, tok, init_dir, paths, progress=False)

@@ -80,9 +80,11 @@ def main() -> None:
         cfg = rl.config_from_params(entry, f"probe {args.name}", p["rl"]["defaults"])
         init = Path("data/models") / args.init
         tok = tokenizer.load(init / "tokenizer.json")
-        cols = ["prompt", "gold", "answer", "op", "uid", "modulus"]
+        cols = ["prompt", "gold", "answer", "op", "uid", "modulus", "text"]
         rows = pl.read_parquet(f"data/datasets/{cfg.dataset}.parquet", columns=cols).to_dicts()
         pool = rl.make_pool(rows, tok, cfg.ops)
+        positions = json.loads((init / "config.json").read_text())["max_position_embeddings"]
+        cfg = rl.resolve_max_new(cfg, pool, positions, "rl.defaults")
         model_dir = out / "model"
         paths = rl.RunPaths(model_dir, out / "resume", out / "train", init / "tokenizer.json")
         t = time.perf_counter()

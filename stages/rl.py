@@ -43,15 +43,17 @@ def main(group: str, name: str) -> None:
     init_dir = runs.check_init(p, cfg.init, f"{key}.init")
     set_threads(cfg.threads)
     init_cfg = inputs.checkpoint(init_dir)  # checked before the prompt pool is read and tokenised
+    positions = init_cfg.max_seq_len
     params.need(
-        cfg.max_new_tokens < init_cfg.max_seq_len,
+        cfg.max_new_tokens == rl.AUTO or cfg.max_new_tokens < positions,
         where("max_new_tokens"),
-        f"{cfg.max_new_tokens} leaves no room for a prompt in the model's {init_cfg.max_seq_len} positions",
+        f"{cfg.max_new_tokens} leaves no room for a prompt in the model's {positions} positions",
     )
     tok = inputs.tokenizer(init_dir / "tokenizer.json")
-    columns = ["prompt", "gold", "answer", "op", "uid", "modulus"]
+    columns = ["prompt", "gold", "answer", "op", "uid", "modulus", "text"]
     rows = inputs.parquet(data_path, f"dataset '{cfg.dataset}'", columns).to_dicts()
     pool = rl.make_pool(rows, tok, cfg.ops)
+    cfg = rl.resolve_max_new(cfg, pool, positions, where("max_new_tokens").rsplit(".", 1)[0])
     params.need(
         cfg.prompts_per_step <= len(pool.prompts),
         where("prompts_per_step"),
@@ -61,11 +63,11 @@ def main(group: str, name: str) -> None:
     if budget is not None:  # compute-matched split (paper §5): RL gets beta * T token-equivalents
         total, beta = budget_from_params(budget, f"{key}.budget")
         params.need(beta > 0.0, f"{key}.budget.beta", "beta = 0 leaves no RL")
-        seq_cap = max(len(x) for x in pool.prompts) + cfg.max_new_tokens
+        seq_cap = rl.rollout_length(pool, cfg.max_new_tokens, positions)
         per_step = rl_step_token_equivalent(
             cfg.prompts_per_step, cfg.rollouts, seq_cap, 1.0 if cfg.kl_coef > 0 else 0.0
         )
-        steps = int(beta * total // per_step)
+        steps = round(beta * total / per_step)  # nearest: the arm gets its share of T, not up to a step less
         params.need(
             steps >= 1, f"{key}.budget", f"beta * total_tokens buys {beta * total / per_step:.2f} RL steps"
         )

@@ -1,6 +1,7 @@
 """GRPO: rewards, advantages, the update's direction, resume, bad params."""
 
 import itertools
+import math
 
 import numpy as np
 import polars as pl
@@ -156,13 +157,38 @@ def _go(d, rows, tok, name, stop_after=None):
 
 def test_resume_is_bit_identical(pool_setup):
     d, rows, tok = pool_setup
-    _, full = _go(d, rows, tok, "full")
+    whole, full = _go(d, rows, tok, "full")
     out, part = _go(d, rows, tok, "part", stop_after=1)
     assert out == {"steps": 1, "stopped": True}
     summary, part = _go(d, rows, tok, "part")
     a, b = M.load(full.out).state_dict(), M.load(part.out).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert summary["steps"] == 3 and summary["flops_paper"] > summary["flops_actual"] > 0
+    # the ledger counts the steps before the kill too: the same compute as the uninterrupted run
+    for k in ("rollout_tokens", "update_tokens", "flops_actual", "token_equivalent_actual"):
+        assert summary[k] == whole[k] > 0
+
+
+def test_auto_max_new_tokens_leaves_room_for_the_longest_gold_trace(pool_setup):
+    _, rows, tok = pool_setup
+    pool = rl.make_pool(rows, tok, None)
+    longest = max(pool.gold_len)
+    assert longest == max(len(tok.encode(" " + r["text"].split("<solution>")[1]).ids) for r in rows)
+    auto = rl.resolve_max_new(cfg(max_new_tokens="auto"), pool, 512, "rl.runs.x")
+    assert auto.max_new_tokens == math.ceil(1.5 * longest)
+    assert rl.resolve_max_new(cfg(max_new_tokens="auto"), pool, 40, "k").max_new_tokens == 39
+    assert rl.resolve_max_new(cfg(max_new_tokens=7), pool, 512, "k").max_new_tokens == 7
+    no_text = rl.make_pool([{k: v for k, v in r.items() if k != "text"} for r in rows], tok, None)
+    with pytest.raises(ParamsError, match=r"rl\.runs\.x\.max_new_tokens: 'auto' needs"):
+        rl.resolve_max_new(cfg(max_new_tokens="auto"), no_text, 512, "rl.runs.x")
+
+
+def test_ledger_length_stays_within_the_models_positions(pool_setup):
+    _, rows, tok = pool_setup
+    pool = rl.make_pool(rows, tok, None)
+    lens = [len(p) for p in pool.prompts]
+    assert rl.rollout_length(pool, 10_000, 512) == 512  # never more than the model can hold
+    assert rl.rollout_length(pool, 5, 512) == pytest.approx(np.mean(lens) + 5)
 
 
 def test_a_damaged_rl_resume_state_starts_from_scratch(pool_setup, capsys):

@@ -15,7 +15,7 @@ import shutil
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ from interplay.tokenizer import EOS, PAD
 from interplay.train import fingerprint, resolve_device, resume, save_state
 
 REWARDS = ("outcome", "process", "strict")
+AUTO = "auto"
+AUTO_FACTOR = 1.5  # max_new_tokens: auto = 1.5 x the longest gold completion of the run's prompts
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class RLConfig:
     rollouts: int = 6  # paper: 6
     temperature: float = 1.0  # paper: 1.0
     top_p: float = 1.0
-    max_new_tokens: int = 256  # paper: 1,024
+    max_new_tokens: int | str = 256  # paper: 1,024; "auto": AUTO_FACTOR x the pool's longest gold
     lr: float = 1e-5  # paper: 1e-6 at 100M params and 1,024-prompt batches
     weight_decay: float = 0.01  # paper: 0.01
     grad_clip: float = 1.0
@@ -88,7 +90,6 @@ def _config_from_merged(merged: dict[str, Any], key: str, calibrated: Mapping[st
     for f in (
         "steps",
         "prompts_per_step",
-        "max_new_tokens",
         "mini_batches",
         "ppo_epochs",
         "checkpoint_every",
@@ -97,6 +98,10 @@ def _config_from_merged(merged: dict[str, Any], key: str, calibrated: Mapping[st
     ):
         if f in merged:
             kw[f] = as_int(merged[f], f"{key}.{f}", lo=1)
+    if merged.get("max_new_tokens") == AUTO:
+        kw["max_new_tokens"] = AUTO
+    elif "max_new_tokens" in merged:
+        kw["max_new_tokens"] = as_int(merged["max_new_tokens"], f"{key}.max_new_tokens", lo=1)
     if "rollouts" in merged:
         kw["rollouts"] = as_int(merged["rollouts"], f"{key}.rollouts", lo=2)
     for f in ("max_refill", "seed"):
@@ -228,6 +233,7 @@ class Pool:
     ops: list[int]
     keys: list[int]
     modulus: list[int | None]
+    gold_len: list[int] | None = None  # tokens of each gold completion (rows with a ``text`` column)
 
 
 def make_pool(rows: list[dict], tok: Tokenizer, ops: tuple[int, ...] | None) -> Pool:
@@ -235,6 +241,10 @@ def make_pool(rows: list[dict], tok: Tokenizer, ops: tuple[int, ...] | None) -> 
         rows = [r for r in rows if r["op"] in ops]
     need(len(rows) > 0, "rl", "no RL prompt left after the op filter")
     enc = tok.encode_batch([r["prompt"] for r in rows])
+    gold_len = None
+    if "text" in rows[0]:  # the completion the model should write: everything after <solution>
+        comp = tok.encode_batch([" " + r["text"].split("<solution>", 1)[1] for r in rows])
+        gold_len = [len(e.ids) for e in comp]
     return Pool(
         [e.ids for e in enc],
         [gold_nodes(r["gold"]) for r in rows],
@@ -242,7 +252,24 @@ def make_pool(rows: list[dict], tok: Tokenizer, ops: tuple[int, ...] | None) -> 
         [r["op"] for r in rows],
         [problem_key(r["uid"]) for r in rows],
         [r["modulus"] for r in rows],
+        gold_len,
     )
+
+
+def resolve_max_new(cfg: RLConfig, pool: Pool, positions: int, key: str) -> RLConfig:
+    """``max_new_tokens: auto`` -> AUTO_FACTOR x the longest gold completion of the pool (so a
+    correct rollout is never cut off), within the model's positions; a number stays as given."""
+    if cfg.max_new_tokens != AUTO:
+        return cfg
+    need(pool.gold_len is not None, f"{key}.max_new_tokens", "'auto' needs the dataset's text column")
+    n = min(positions - 1, math.ceil(AUTO_FACTOR * max(pool.gold_len)))
+    return replace(cfg, max_new_tokens=n)
+
+
+def rollout_length(pool: Pool, max_new_tokens: int, positions: int) -> float:
+    """The ledger's L: prompt + new-token cap per rollout, within the model's positions, averaged
+    over the pool (each prompt is drawn equally often over epochs)."""
+    return float(np.mean([min(len(p) + max_new_tokens, positions) for p in pool.prompts]))
 
 
 def prompt_indices(n: int, count: int, seed: int, start: int) -> list[int]:
@@ -306,6 +333,9 @@ def run(
     state_dir = paths.resume / "state"
     st = resume(state_dir, fp, policy, opt, dd.main)
     start, cursor = (st["step"], st["cursor"]) if st else (0, 0)  # cursor: prompts consumed so far
+    # the ledger's counters survive a resume: every rollout sampled (refills included), every
+    # sequence the update trained on, and the wall seconds of the steps
+    ledger = {"rollout_tokens": 0, "update_tokens": 0, "seconds": 0.0, **((st or {}).get("ledger") or {})}
     D.barrier(dd)
     net = DDP(policy, device_ids=[dd.local_rank] if device.type == "cuda" else None) if dd.enabled else policy
     live = None
@@ -316,8 +346,6 @@ def run(
         live = Live(dir=str(paths.live), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
     stop_ids = [tok.token_to_id(ANSWER_END), EOS]
     n_params = policy.cfg.n_params(embedding=False)
-    seconds = 0.0
-    seq_tokens = 0
     bar = tqdm(
         total=cfg.steps,
         initial=start,
@@ -354,6 +382,8 @@ def run(
                 device=device,
             )
             t_sample += time.perf_counter() - ts
+            sampled = sum(len(pool.prompts[i]) + len(c) for i, o in zip(idx, outs) for c in o.tokens)
+            ledger["rollout_tokens"] += int(D.all_reduce_sum(torch.tensor(sampled), dd))
             tr = time.perf_counter()
             for i, o in zip(idx, outs):
                 scores = [
@@ -383,10 +413,12 @@ def run(
                     seqs.append((pool.prompts[i], c if c else [EOS]))
                     advs.append(float(av))
         stats = _update(net, policy, ref, opt, seqs, advs, cfg, device, dd)
-        seq_tokens += int(D.all_reduce_sum(torch.tensor(sum(len(p) + len(c) for p, c in seqs)), dd))
+        ledger["update_tokens"] += int(
+            D.all_reduce_sum(torch.tensor(sum(len(p) + len(c) for p, c in seqs)), dd)
+        )
         t_update = time.perf_counter() - tu
         dt = time.perf_counter() - t0
-        seconds += dt
+        ledger["seconds"] += dt
         flat = [s for g in groups for s in g[3]]
         n_comp = sum(len(g[1]) for g in groups)
         n_tok = sum(len(c) for g in groups for c in g[1])
@@ -438,15 +470,18 @@ def run(
         bar.update(1)
         stopping = stop_after is not None and done - start >= stop_after and done < cfg.steps
         if dd.main and ((done % cfg.checkpoint_every == 0 and done < cfg.steps) or stopping):
-            save_state(state_dir, policy, opt, done, {"fingerprint": fp, "cursor": cursor})
+            save_state(state_dir, policy, opt, done, {"fingerprint": fp, "cursor": cursor, "ledger": ledger})
         if stopping:
             bar.close()
             D.barrier(dd)
             return {"steps": done, "stopped": True}
     bar.close()
-    seq_cap = max(len(p) for p in pool.prompts) + cfg.max_new_tokens
+    seq_cap = rollout_length(pool, cfg.max_new_tokens, policy.cfg.max_seq_len)
     gamma = 1.0 if ref is not None else 0.0
     n_prompts = cfg.steps * cfg.prompts_per_step
+    # realised: a forward pass (2P) per sampled token, then reference forward + update (2P gamma + 6P)
+    # per token the update trained on
+    flops_actual = n_params * (2.0 * ledger["rollout_tokens"] + (6.0 + 2.0 * gamma) * ledger["update_tokens"])
     summary = {
         **{f"final/{k}": v for k, v in last.items() if k.startswith(("reward", "rollout", "policy"))},
         "steps": cfg.steps,
@@ -455,9 +490,12 @@ def run(
         "params_non_embedding": n_params,
         "flops_paper": rl_flops(n_params, n_prompts, cfg.rollouts, seq_cap, gamma),
         "token_equivalent_paper": rl_token_equivalent(n_prompts, cfg.rollouts, seq_cap, gamma),
-        "flops_actual": (8 + 2 * gamma) * n_params * seq_tokens,
+        "flops_actual": flops_actual,
+        "token_equivalent_actual": flops_actual / (6.0 * n_params),
+        "rollout_tokens": ledger["rollout_tokens"],
+        "update_tokens": ledger["update_tokens"],
         "seq_len_cap": seq_cap,
-        "wall_seconds": seconds,
+        "wall_seconds": ledger["seconds"],
         "world_size": dd.world,
     }
     if dd.main:
