@@ -61,7 +61,7 @@ def main(name: str) -> None:
     out = Path(f"reports/eval/{name}.parquet")
     with atomic_path(out) as tmp:
         df.write_parquet(tmp)
-    m = E.metrics(df, ranges, seed=cfg.seed)
+    m = E.metrics(df, ranges)
     m["model"] = entry["model"]
     m["dataset"] = entry["dataset"]
     m["eval_seconds"] = round(float(df["eval_seconds"][0]), 1)

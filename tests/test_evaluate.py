@@ -75,6 +75,32 @@ def test_metrics_from_counts():
     assert {r["k"] for r in rows} == {1, 2, 4}
 
 
+def test_metrics_and_findings_quote_the_same_interval():
+    """Whatever order the evaluation rows come in, metrics and findings resample the same problems
+    with the same seed and replicates: one quantity, one interval."""
+    from interplay import findings
+
+    rng = np.random.default_rng(1)
+    df = pl.DataFrame(
+        {
+            "id": [f"p{i:03d}" for i in range(60)],
+            "op": [2 + i % 3 for i in range(60)],
+            "n": [8] * 60,
+            "c_strict": rng.integers(0, 9, 60).tolist(),
+            "c_answer": [8] * 60,
+            "mean_len": [10.0] * 60,
+            "n_truncated": [0] * 60,
+        }
+    )
+    shuffled = df.sample(fraction=1.0, shuffle=True, seed=7)
+    m = E.metrics(shuffled, {"id": [2, 3, 4]})
+    mean, lo, hi = findings.value(df, [2, 3, 4], 1)
+    assert m["strict"]["id"]["pass@1"] == pytest.approx(mean, abs=1e-5)
+    assert m["strict"]["id"]["pass@1_ci"] == [round(lo, 5), round(hi, 5)]
+    _, lo8, hi8 = findings.value(df, [2, 3, 4], 8)
+    assert m["strict"]["id"]["pass@8_ci"] == [round(lo8, 5), round(hi8, 5)]
+
+
 def test_select_problems_per_op(setup):
     _, df, _ = setup
     sel = E.select_problems(df, 2)

@@ -175,10 +175,12 @@ def run(
     return df.with_columns(pl.lit(seconds).alias("eval_seconds"), pl.lit(gen_tokens[0]).alias("gen_tokens"))
 
 
-def metrics(df: pl.DataFrame, ranges: Mapping[str, list[int]], seed: int = 0) -> dict[str, Any]:
+def metrics(df: pl.DataFrame, ranges: Mapping[str, list[int]]) -> dict[str, Any]:
     """Compact metrics for ``dvc exp show``: strict and answer-only pass@k per range and per op."""
     n = int(df["n"].min())
     ks = ks_for(n)
+    if "id" in df.columns:
+        df = df.sort("id")  # the row order findings use: the same bootstrap, the same interval
     out: dict[str, Any] = {"samples": n, "problems": df.height}
     for kind, col in (("strict", "c_strict"), ("answer", "c_answer")):
         block: dict[str, Any] = {}
@@ -191,7 +193,7 @@ def metrics(df: pl.DataFrame, ranges: Mapping[str, list[int]], seed: int = 0) ->
                 v = pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), k)
                 entry[f"pass@{k}"] = round(float(v.mean()), 5)
                 if kind == "strict" and k in (1, n):
-                    lo, hi = bootstrap_ci(v, seed=seed)
+                    lo, hi = bootstrap_ci(v)  # the project's one interval (passk.REPS, SEED)
                     entry[f"pass@{k}_ci"] = [round(lo, 5), round(hi, 5)]
             block[name] = entry
         out[kind] = block

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from interplay.findings import ci, per_problem
-from interplay.passk import bootstrap_ci, bootstrap_diff_ci
+from interplay.passk import REPS, SEED, bootstrap_ci, bootstrap_diff_ci
 
 IGNORED = ("threads", "workers", "device")  # runtime settings: not levers
 _KEYS = ("id", "uid")  # uid (content hash) decides whether two evaluations can be paired
@@ -53,7 +53,7 @@ def cell(df: pl.DataFrame, ops: Sequence[int], k: int) -> tuple[float, float, fl
 
 
 def unpaired_diff_ci(
-    a: np.ndarray, b: np.ndarray, reps: int = 1000, seed: int = 0, level: float = 0.95
+    a: np.ndarray, b: np.ndarray, reps: int = REPS, seed: int = SEED, level: float = 0.95
 ) -> tuple[float, float]:
     """Interval of mean(a) - mean(b) when a and b are different problems (each side resampled)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)

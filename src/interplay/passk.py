@@ -39,10 +39,16 @@ def ks_for(n: int) -> list[int]:
     return ks
 
 
+REPS = 10_000  # bootstrap replicates of every interval this project reports
+SEED = 0  # and their seed: with values in problem-id order, one quantity has one interval everywhere
+
+
 def bootstrap_ci(
-    values: np.ndarray, reps: int = 1000, seed: int = 0, level: float = 0.95
+    values: np.ndarray, reps: int = REPS, seed: int = SEED, level: float = 0.95
 ) -> tuple[float, float]:
-    """Percentile interval of the mean over problems (resampled with replacement)."""
+    """Percentile interval of the mean over problems (resampled with replacement). Callers pass the
+    values in problem-id order (``findings.per_problem`` sorts), so metrics, findings and the report
+    resample the same rows and quote the same interval."""
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
         return (float("nan"), float("nan"))
@@ -54,7 +60,7 @@ def bootstrap_ci(
 
 
 def bootstrap_diff_ci(
-    a: np.ndarray, b: np.ndarray, reps: int = 1000, seed: int = 0, level: float = 0.95
+    a: np.ndarray, b: np.ndarray, reps: int = REPS, seed: int = SEED, level: float = 0.95
 ) -> tuple[float, float]:
     """Interval of mean(a) - mean(b) for paired per-problem values (same problems in a and b)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
