@@ -39,6 +39,9 @@ def test_gold_completions_score_perfectly(setup, monkeypatch):
     out = E.run(None, tok, df, E.EvalConfig(samples=3), torch.device("cpu"), progress=False)
     assert (out["c_strict"] == 3).all() and (out["c_answer"] == 3).all()
     assert (out["cat_correct"] == 3).all() and (out["process_acc"] == 1.0).all()
+    # the first two completions are kept as text: here the gold traces themselves
+    for kept, t in zip(out["completions"].to_list(), df["text"]):
+        assert len(kept) == E.KEEP_COMPLETIONS and kept[0].strip() == t.split("<solution> ", 1)[1].strip()
 
 
 def test_random_model_rows_are_consistent(setup):

@@ -178,3 +178,21 @@ def test_pathological_inputs():
     assert score("(" * 50_000 + "1", GOLD, 17).process_acc == 0.0
     long_ok = GOLD_TEXT.replace("</solution>", "Define z as q; so q = 1. " * 2000 + "</solution>")
     assert score(long_ok, GOLD, 17).verified
+
+
+def test_node_report_names_each_quantity_and_what_is_wrong():
+    from interplay.task.verify import node_report
+
+    spec = TaskSpec(master_seed=3, modulus=23, const_range=(0, 22), names="compact", letters="ordered")
+    ex = next(stream(spec, "eval", "zoo", "forward", 4))
+    r = ex.rendered
+    assert all(status == "ok" for _, status, _ in node_report(ex.text, ex.gold, 23))
+    first = ex.gold[0]
+    broken = ex.text.replace(f"Define {first.name} as", "Define nothing_here as", 1)
+    report = {name: (status, detail) for name, status, detail in node_report(broken, ex.gold, 23)}
+    assert report[first.name][0] == "missing" and report["nothing_here"][0] == "extra"
+    s = score(broken, ex.gold, r.answer, 23)
+    counts = [st for st, _ in report.values()]
+    assert counts.count("missing") == s.n_missing and counts.count("extra") == s.n_extra
+    assert counts.count("dependency") == s.n_dependency and counts.count("value") == s.n_value
+    assert node_report("garbage <solution> Define", ex.gold, 23)[0][1] == "missing"  # never raises

@@ -26,6 +26,7 @@ from interplay.task.verify import score
 from interplay.tokenizer import EOS
 
 ANSWER_END = "</answer>"
+KEEP_COMPLETIONS = 2  # completions per problem an evaluation keeps as text
 CATEGORIES = ("correct", "dependency", "missing", "value", "answer")
 
 
@@ -136,8 +137,12 @@ def run(
         c_strict = c_answer = c_official = 0
         errs = {"missing": 0, "extra": 0, "dependency": 0, "value": 0}
         pacc = 0.0
+        shown: list[str] = []  # the first completions, kept for reading (python -m interplay.sample)
         for ids in out.tokens:
-            s = score(tok.decode(ids, skip_special_tokens=False), gold, rec["answer"], modulus[i])
+            text = tok.decode(ids, skip_special_tokens=False)
+            if len(shown) < KEEP_COMPLETIONS:
+                shown.append(text)
+            s = score(text, gold, rec["answer"], modulus[i])
             c_strict += s.verified
             c_answer += s.answer_correct
             c_official += s.strict_official
@@ -167,6 +172,7 @@ def run(
                 "mean_len": float(np.mean([len(t) for t in out.tokens])),
                 "n_truncated": int(sum(out.truncated)),
                 "gold_len": len(tok.encode(" " + rec["text"].split("<solution>", 1)[1]).ids),
+                "completions": shown,
             }
         )
     bar.close()

@@ -89,6 +89,35 @@ def score_parsed(
     return Score(len(gold), missing, extra, dep, val, perfect, ok)
 
 
+def node_report(
+    text: str, gold: Iterable[GoldNode], modulus: int | None = None
+) -> list[tuple[str, str, str]]:
+    """Per quantity: (name, status, detail), status one of ``ok`` / ``missing`` / ``dependency`` /
+    ``value`` / ``extra`` (written but not needed), in gold order then extras. For reading what a model
+    wrote; ``score`` counts the same statuses."""
+    pred = parse(text)
+    out: list[tuple[str, str, str]] = []
+    names = set()
+    for g in gold:
+        names.add(g.name)
+        p = pred.nodes.get(g.name)
+        if p is None:
+            out.append((g.name, "missing", ""))
+        elif p.parents != g.parents:
+            got, want = sorted(p.parents), sorted(g.parents)
+            out.append((g.name, "dependency", f"reads {got}, should read {want}"))
+        elif not same_value(p.value, g.value, modulus):
+            out.append((g.name, "value", f"{_fmt(p.value)}, should be {_fmt(g.value)}"))
+        else:
+            out.append((g.name, "ok", ""))
+    out += [(n, "extra", "") for n in pred.nodes if n not in names]
+    return out
+
+
+def _fmt(v) -> str:
+    return "undefined" if v is None else (v.format() if v.a or float(v.b).is_integer() else str(v.b))
+
+
 def score(text: str, gold: Iterable[GoldNode], answer: int | str, modulus: int | None = None) -> Score:
     """Parse ``text`` (a completion or a whole serialized example) and score it. Never raises."""
     return score_parsed(parse(text), gold, answer, modulus)
