@@ -50,3 +50,14 @@ def test_unknown_profile(tmp_path):
 def test_weight_mappings_are_replaced_not_merged():
     out = merge({"ds": {"ops": {"2": 0.5, "3": 0.5}, "split": "pre"}}, {"ds": {"ops": {"2-4": 1.0}}})
     assert out == {"ds": {"ops": {"2-4": 1.0}, "split": "pre"}}
+
+
+def test_profile_keeps_the_base_comments_and_order(tmp_path):
+    base = (ROOT / "params.yaml").read_text()
+    apply("smoke", ROOT / "params.yaml", tmp_path / "params.yaml", ROOT / "profiles")
+    out = (tmp_path / "params.yaml").read_text()
+    comments = [ln.split("#", 1)[1].strip() for ln in base.splitlines() if "#" in ln]
+    kept = [c for c in comments if c in out]
+    assert len(comments) > 50 and len(kept) >= 0.9 * len(comments)  # was: 1 of 65 kept
+    top = [ln.split(":")[0] for ln in base.splitlines() if ln and ln[0].isalpha()]
+    assert [ln.split(":")[0] for ln in out.splitlines() if ln and ln[0].isalpha()] == top
