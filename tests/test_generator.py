@@ -1,4 +1,6 @@
-"""Generator invariants (generator.md §13), property-based over seeds, ops, modes and contexts."""
+"""Generator invariants, property-based over seeds, ops, modes and contexts.
+
+The invariants are listed in ``docs/task.md`` ("How a problem is sampled")."""
 
 import itertools
 import re

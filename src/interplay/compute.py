@@ -1,4 +1,6 @@
-"""The compute ledger: FLOPs and token-equivalents of next-token training and of GRPO (paper.md §10).
+"""The compute ledger: FLOPs and token-equivalents of next-token training and of GRPO.
+
+The experiment it serves: ``docs/experiments.md``, finding 3.
 
 Next-token training: C = 6 P T (P = non-embedding parameters, T = tokens).
 GRPO, per token of each sequence: rollout 2P + reference forward 2P*gamma + update 6P, so

@@ -145,7 +145,7 @@ def dataset_spec(name: str, d: Any, key: str | None = None) -> DatasetSpec:
 
 
 MAX_SIZE = {"problems": 10**9, "tokens": 10**12}
-_PROBLEMS_PER_CORE_S, _TOKENS_PER_PROBLEM = 300.0, 200.0  # measured orders of magnitude (README)
+_PROBLEMS_PER_CORE_S, _TOKENS_PER_PROBLEM = 300.0, 200.0  # measured orders of magnitude (docs/cpu-scale.md)
 
 
 def _generation_hours(n: int, kind: str) -> float:

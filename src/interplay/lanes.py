@@ -1,7 +1,8 @@
 """``dvc repro`` in parallel lanes: independent stages run side by side as 1-thread jobs.
 
-On a 2-core machine two 1-thread stages get through more work than one 2-thread stage (README,
-"Two lanes"), and the thread count does not change any stage's numbers (``runtime.threads_override``).
+On a 2-core machine two 1-thread stages get through more work than one 2-thread stage
+(``docs/cpu-scale.md``), and the thread count does not change any stage's numbers
+(``runtime.threads_override``).
 Two ``dvc repro <branch>`` processes cannot share a workspace (each locks the up-to-date upstream
 stages it walks, dvc#5795), so this runs each stage as its own ``dvc --wait-for-lock repro -s <stage>``
 (no upstream walk: it locks only the stage's own dependencies for reading and outputs for writing)

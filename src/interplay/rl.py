@@ -1,4 +1,4 @@
-"""GRPO post-training with verifier rewards (paper.md §6-§7), readable top to bottom.
+"""GRPO post-training with verifier rewards (``docs/experiments.md``), top to bottom.
 
 One step: take ``prompts_per_step`` prompts -> sample ``rollouts`` completions each (temperature 1.0)
 -> score them with the process verifier -> group-relative advantages (r - mean) / std -> optionally

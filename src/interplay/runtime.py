@@ -32,7 +32,7 @@ def threads_override(n: int) -> int:
     The override lets two independent DAG branches run side by side as two 1-thread ``dvc repro``
     processes without touching params.yaml (which would invalidate every stage). It is safe only where
     the thread count does not change numerics: on this machine 1 and 2 threads give bit-identical
-    training gradients and sampled tokens (README, "Threads without touching params")."""
+    training gradients and sampled tokens (``docs/cpu-scale.md``, "Threads are the biggest lever")."""
     raw = os.environ.get(THREADS_ENV)
     if raw is None or raw == "":
         return n
@@ -42,7 +42,7 @@ def threads_override(n: int) -> int:
 
 
 def set_threads(n: int) -> None:
-    """Pin torch's intra-op threads (the biggest lever on a 2-core machine: see cpu-scale.md)."""
+    """Pin torch's intra-op threads (the biggest lever on a 2-core machine: see ``docs/cpu-scale.md``)."""
     n = threads_override(n)
     os.environ.setdefault("OMP_NUM_THREADS", str(n))
     import torch

@@ -1,6 +1,6 @@
 """A byte-level BPE tokenizer (Hugging Face ``tokenizers``), trained until saturated.
 
-Like the paper's (paper.md §3): byte-level, numbers split into 1–3-digit groups, no normaliser,
+Like the paper's tokenizer: byte-level, numbers split into 1–3-digit groups, no normaliser,
 specials at ids 0–9. Our pre-tokenizer keeps ``_`` inside words (compact names are one word), and the
 vocabulary is large enough that every word of the task becomes a single token, so a problem's token
 count equals its pre-token count (``count_tokens``), which the data stage uses for token budgets.

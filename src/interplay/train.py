@@ -29,7 +29,7 @@ from interplay.packing import Blocks, batch_tensors
 from interplay.params import ParamsError, as_choice, as_float, as_int, blame, check_keys, need
 
 # fp32 peak per CPU thread: MKL sgemm 2048^3 reaches 183-191 GFLOP/s on 2 threads on this machine
-# (`python benchmarks/bench_model.py` prints it; cpu-scale.md's 78 GFLOP/s FMA loop undercounts it).
+# (`python benchmarks/bench_model.py` prints it; an FMA loop undercounts it: ``docs/cpu-scale.md``).
 CPU_PEAK_FLOPS_PER_THREAD = 95e9
 MAX_TOKENS = 10**12  # a run beyond this is a typo, not an experiment (the paper: 10B tokens)
 

@@ -1,4 +1,4 @@
-"""Sampling a medium (two-level) problem graph, following ``generator.md`` §3–§6 in our own code.
+"""Sampling a medium (two-level) problem graph, as ``docs/task.md`` describes it.
 
 A *structure graph* links containers to item types; each link is a *count* quantity and each
 container has an implicit *total* (sum of its counts). The *core* is the query and its ancestors;
@@ -175,7 +175,7 @@ class _Sampler:
         return self.rng.randint(*self.spec.const_range)
 
     def _assign_form(self, node: Node, has_const: bool) -> None:
-        """Choose the definition's form from its inputs (value rules, generator.md §4)."""
+        """Choose the definition's form from its inputs (``docs/task.md``, "How a problem is sampled")."""
         k = len(node.inputs)
         if k == 0:
             node.const = self._const()

@@ -1,4 +1,6 @@
-"""Parsing a free-form solution trace (model output or gold text) back into a graph (generator.md §9).
+"""Parsing a free-form solution trace (model output or gold text) back into a graph.
+
+The grammar and the parsing rules are described in ``docs/task.md`` ("The verifier").
 
 Deterministic, ``eval``-free, never raises on any string, and linear in the input length: blocks are
 found with ``str.find``, each clause is scanned once, and a parent set is capped at ``MAX_PARENTS``.

@@ -23,7 +23,7 @@ VOCAB_VERSION = "interplay-v1"
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """Generator and format settings (see ``docs`` in README for the paper's values)."""
+    """Generator and format settings (``docs/task.md``; the paper's values in ``docs/experiments.md``)."""
 
     master_seed: int = 1234
     modulus: int | None = None  # None: plain integers (paper); p: every value mod p (iGSM)
@@ -52,7 +52,7 @@ class TaskSpec:
         return d
 
 
-# Upstream's tier schedule: target op -> op_max of the sampler (generator.md §5).
+# Upstream's tier schedule: target op -> op_max of the sampler (``docs/task.md``, "How a problem is sampled").
 _TIERS = {2: 3, 3: 3, 4: 4, 5: 6, 6: 6, 7: 10, 8: 10, 9: 10, 10: 15, 11: 15}
 _TIERS.update({op: 20 for op in range(12, 16)})
 _TIERS.update({op: 25 for op in range(16, 19)})

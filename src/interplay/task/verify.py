@@ -1,4 +1,4 @@
-"""Process verification: score a parsed trace against the gold graph (paper.md §4, §7).
+"""Process verification: score a parsed trace against the gold graph (``docs/task.md``, "The verifier").
 
 ProcessAcc = share of gold nodes present with the gold parent set and value (extra nodes free).
 VerifiedCorrect = ProcessAcc == 1 and the answer is right: every reported pass@k uses it.
@@ -41,7 +41,7 @@ class Score:
 
     @property
     def process_reward_official(self) -> float:
-        """R_pv' = max(0, 1 - penalty/|V|) with the official code's penalty (paper.md §7)."""
+        """R_pv' = max(0, 1 - penalty/|V|) with the official code's penalty (``docs/task.md``)."""
         if not self.n_gold:
             return 0.0
         penalty = (
