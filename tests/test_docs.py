@@ -1,0 +1,29 @@
+"""Every documentation reference in the code resolves inside the repository."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CODE = [p for d in ("src", "stages", "tests", "benchmarks") for p in (ROOT / d).rglob("*.py")]
+DOC_REF = re.compile(r"\bdocs/([\w./-]+\.md)")
+# notes that live outside the repository (a clone has none of them)
+OUTSIDE = re.compile(r"(?<![\w/])(paper|generator|cpu-scale|learnability-evidence)\.md\b")
+
+
+def test_doc_references_resolve():
+    refs = {(p, m.group(1)) for p in CODE for m in DOC_REF.finditer(p.read_text())}
+    assert refs, "no docs/ reference found: the pattern is broken"
+    missing = [
+        f"{p.relative_to(ROOT)} -> docs/{name}" for p, name in refs if not (ROOT / "docs" / name).exists()
+    ]
+    assert missing == []
+
+
+def test_no_reference_to_notes_outside_the_repository():
+    hits = [
+        f"{p.relative_to(ROOT)}: {m.group(0)}"
+        for p in CODE
+        if p.name != "test_docs.py"
+        for m in OUTSIDE.finditer(p.read_text())
+    ]
+    assert hits == []
