@@ -5,32 +5,22 @@ Writes reports/calibrate.json ({"ops": "a-b", ...}); RL runs under `rl.calibrate
 
 from pathlib import Path
 
-from interplay import calibrate, inputs, params
+from interplay import calibrate, inputs, jobs, params
 from interplay.io import write_json
 from interplay.runtime import run_stage
 
 
 def main() -> None:
-    p = params.load()
-    cfg = params.section(p, "calibrate")
-    params.check_keys(cfg, "calibrate", {"evaluation", "max_pass1", "min_passn"}, {"evaluation"})
-    name = cfg["evaluation"]
-    params.need(
-        name in (p.get("evaluate", {}).get("runs") or {}),
-        "calibrate.evaluation",
-        f"'{name}' is not an evaluate run",
-    )
-    path = Path(f"reports/eval/{name}.parquet")
+    job = jobs.calibrate(params.load())
+    path = Path(f"reports/eval/{job.evaluation}.parquet")
     if not path.exists():
-        raise FileNotFoundError(f"{path}: evaluation '{name}' not run (calibrate.evaluation)")
-    table = inputs.parquet(path, f"evaluation '{name}'")
-    lo = params.as_float(cfg.get("min_passn", 0.05), "calibrate.min_passn", 0.0, 1.0)
-    hi = params.as_float(cfg.get("max_pass1", 0.5), "calibrate.max_pass1", 0.0, 1.0)
+        raise FileNotFoundError(f"{path}: evaluation '{job.evaluation}' not run (calibrate.evaluation)")
+    table = inputs.parquet(path, f"evaluation '{job.evaluation}'")
     try:
-        out = calibrate.edge_range(table, hi, lo)
+        out = calibrate.edge_range(table, job.max_pass1, job.min_passn)
     except ValueError as err:
         raise params.ParamsError(f"calibrate: {err}") from None
-    out["evaluation"] = name
+    out["evaluation"] = job.evaluation
     write_json("reports/calibrate.json", out)
     print(f"calibrate: edge of competence = op {out['ops']}")
 

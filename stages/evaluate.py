@@ -9,40 +9,18 @@ from pathlib import Path
 
 from interplay import dist as D
 from interplay import evaluate as E
-from interplay import inputs, params, runs
+from interplay import inputs, jobs, params, runs
 from interplay.io import atomic_path, write_json
 from interplay.runtime import run_stage, set_threads
 
 
 def main(name: str) -> None:
-    p = params.load()
-    ev = params.section(p, "evaluate")
-    params.check_keys(ev, "evaluate", {"defaults", "ranges", "runs"}, {"ranges", "runs"})
-    entries = ev["runs"]
-    params.need(name in entries, f"evaluate.runs.{name}", f"not declared (known: {', '.join(entries)})")
-    entry = entries[name]
-    key = f"evaluate.runs.{name}"
-    params.check_keys(entry, key, {"model", "dataset", "samples", "problems_per_op"}, {"model", "dataset"})
-    over = {k: entry[k] for k in ("samples", "problems_per_op") if k in entry}
-    try:
-        cfg = E.config_from_params({**(ev.get("defaults") or {}), **over}, key)
-    except params.ParamsError as err:
-        raise params.blame(err, key, over, "evaluate.defaults") from None
-    ranges = E.parse_ranges(ev["ranges"])
-    runs_all = runs.all_runs(p)
-    params.need(entry["model"] in runs_all, f"{key}.model", f"unknown run '{entry['model']}'")
-    ds = (p.get("datasets") or {}).get(entry["dataset"])
-    params.need(ds is not None, f"{key}.dataset", f"dataset '{entry['dataset']}' is not declared")
-    params.need(
-        ds.get("split") == "eval",
-        f"{key}.dataset",
-        f"dataset '{entry['dataset']}' has split '{ds.get('split')}', not eval: evaluating on "
-        "training data would overlap training",
-    )
-    data_path = Path(f"data/datasets/{entry['dataset']}.parquet")
+    job = jobs.evaluate(params.load(), name)
+    cfg = job.cfg
+    data_path = Path(f"data/datasets/{job.dataset}.parquet")
     if not data_path.exists():
-        raise FileNotFoundError(f"{data_path}: evaluation set missing ({key}.dataset)")
-    model_path = runs.model_dir(entry["model"])
+        raise FileNotFoundError(f"{data_path}: evaluation set missing (evaluate.runs.{name}.dataset)")
+    model_path = runs.model_dir(job.model)
     set_threads(cfg.threads)
     device = E.tensor_device(cfg.device)
     dd = D.setup(device.type)
@@ -52,7 +30,7 @@ def main(name: str) -> None:
     problems = E.select_problems(inputs.parquet(data_path, "evaluation set"), cfg.problems_per_op)
     model = inputs.model(model_path, device).eval()
     print(
-        f"evaluate@{name}: {entry['model']} on {entry['dataset']}: {problems.height} problems x "
+        f"evaluate@{name}: {job.model} on {job.dataset}: {problems.height} problems x "
         f"{cfg.samples} samples (T={cfg.temperature})"
     )
     df = E.run_sharded(model, tok, problems, cfg, device, dd)
@@ -61,13 +39,13 @@ def main(name: str) -> None:
     out = Path(f"reports/eval/{name}.parquet")
     with atomic_path(out) as tmp:
         df.write_parquet(tmp)
-    m = E.metrics(df, ranges)
-    m["model"] = entry["model"]
-    m["dataset"] = entry["dataset"]
+    m = E.metrics(df, job.ranges)
+    m["model"] = job.model
+    m["dataset"] = job.dataset
     m["eval_seconds"] = round(float(df["eval_seconds"][0]), 1)
     m["gen_tokens_per_s"] = round(float(df["gen_tokens"][0]) / max(float(df["eval_seconds"][0]), 1e-9), 1)
     write_json(f"reports/metrics/{name}.json", m)
-    write_json(f"reports/plots/passk/{name}.json", E.curves(df, ranges))
+    write_json(f"reports/plots/passk/{name}.json", E.curves(df, job.ranges))
     print({k: m[k] for k in ("strict", "eval_seconds", "gen_tokens_per_s")})
     D.cleanup(dd)
 

@@ -10,30 +10,15 @@ from pathlib import Path
 import polars as pl
 
 from interplay import evaluate as E
-from interplay import inputs, params, runs
+from interplay import inputs, jobs, params, runs
 from interplay.io import atomic_path, write_json
 from interplay.runtime import run_stage, set_threads
 
 
 def main(run: str) -> None:
-    p = params.load()
-    cfg_l = params.section(p, "ladder")
-    params.check_keys(cfg_l, "ladder", {"runs", "dataset", "samples", "problems_per_op"}, {"runs", "dataset"})
-    params.need(run in (cfg_l["runs"] or []), "ladder.runs", f"'{run}' is not listed")
-    params.need(run in (p.get("pretrain") or {}), "ladder.runs", f"'{run}' is not a pretrain run")
-    ev = params.section(p, "evaluate")
-    over = {k: cfg_l[k] for k in ("samples", "problems_per_op") if k in cfg_l}
-    try:
-        cfg = E.config_from_params({**(ev.get("defaults") or {}), **over}, "ladder")
-    except params.ParamsError as err:
-        raise params.blame(err, "ladder", over, "evaluate.defaults") from None
-    ds = cfg_l["dataset"]
-    params.need(
-        (p.get("datasets") or {}).get(ds, {}).get("split") == "eval",
-        "ladder.dataset",
-        f"'{ds}' is not an evaluation set",
-    )
-    data_path = Path(f"data/datasets/{ds}.parquet")
+    job = jobs.ladder(params.load(), run)
+    cfg = job.cfg
+    data_path = Path(f"data/datasets/{job.dataset}.parquet")
     if not data_path.exists():
         raise FileNotFoundError(f"{data_path}: evaluation set missing (ladder.dataset)")
     ckpts = sorted((runs.model_dir(run) / "ladder").glob("step*"))

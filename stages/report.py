@@ -7,7 +7,7 @@ python stages/report.py --partial    # by hand, mid-grid: findings not computed 
 import sys
 from pathlib import Path
 
-from interplay import inputs, params
+from interplay import inputs, jobs, params
 from interplay.findings import Finding, as_markdown
 from interplay.io import write_text
 from interplay.runtime import run_stage
@@ -28,7 +28,7 @@ PAPER = {
 
 def main(partial: bool = False) -> None:
     p = params.load()
-    order = list(params.section(p, "findings"))
+    order = jobs.report(p)
     parts = [
         "# interplay: the paper's findings at CPU scale",
         "",

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from interplay import dist as D
-from interplay import inputs, params, rl, runs
-from interplay.compute import budget_from_params, rl_step_token_equivalent
+from interplay import inputs, jobs, params, rl, runs
+from interplay.compute import rl_step_token_equivalent
 from interplay.io import write_json
 from interplay.runtime import run_stage, set_threads
 from interplay.train import fingerprint
@@ -18,23 +18,16 @@ from interplay.train import fingerprint
 
 def main(group: str, name: str) -> None:
     p = params.load()
-    section = params.section(p, "rl")
-    params.check_keys(section, "rl", {"defaults", "runs", "calibrated"})
-    params.need(group in ("runs", "calibrated"), "rl", f"unknown group '{group}'")
-    entries = section.get(group) or {}
     key = f"rl.{group}.{name}"
-    params.need(name in entries, key, f"run not declared (known: {', '.join(entries) or 'none'})")
-    runs.all_runs(p)
+    jobs.rl(p, group, name)  # params alone, before the calibration file is read
     calibrated = None
     if group == "calibrated":
         cal = Path("reports/calibrate.json")
         if not cal.exists():
             raise FileNotFoundError(f"{cal}: no calibration ({key} uses calibrated ops); run 'calibrate'")
         calibrated = inputs.json_file(cal, "calibration")
-        entries = {name: {**entries[name], "ops": "calibrated"}}
-    entry = dict(entries[name])
-    budget = entry.pop("budget", None)
-    cfg = rl.config_from_params(entry, key, section.get("defaults") or {}, calibrated)
+    job = jobs.rl(p, group, name, calibrated)
+    cfg, entry = job.cfg, (p["rl"][group] or {})[name]
 
     def where(field: str) -> str:  # the key the user edited: the run's entry, else rl.defaults
         return f"{key}.{field}" if field in entry else f"rl.defaults.{field}"
@@ -60,9 +53,8 @@ def main(group: str, name: str) -> None:
         f"{cfg.prompts_per_step} is more than the {len(pool.prompts)} prompts of dataset '{cfg.dataset}'"
         + (f" at ops {sorted(set(pool.ops))}" if cfg.ops else ""),
     )
-    if budget is not None:  # compute-matched split (paper §5): RL gets beta * T token-equivalents
-        total, beta = budget_from_params(budget, f"{key}.budget")
-        params.need(beta > 0.0, f"{key}.budget.beta", "beta = 0 leaves no RL")
+    if job.budget is not None:  # compute-matched split (paper §5): RL gets beta * T token-equivalents
+        total, beta = job.budget
         seq_cap = rl.rollout_length(pool, cfg.max_new_tokens, positions)
         per_step = rl_step_token_equivalent(
             cfg.prompts_per_step, cfg.rollouts, seq_cap, 1.0 if cfg.kl_coef > 0 else 0.0

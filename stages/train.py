@@ -7,48 +7,28 @@ import sys
 from pathlib import Path
 
 from interplay import dist as D
-from interplay import inputs, packing, params, runs
+from interplay import inputs, jobs, packing, params, runs
 from interplay import model as M
-from interplay.compute import budget_from_params
 from interplay.io import write_json
 from interplay.runtime import run_stage, set_threads
-from interplay.train import RunPaths, config_from_params, fingerprint, train
+from interplay.train import RunPaths, fingerprint, train
 
 TOKENIZER = Path("data/tokenizer/tokenizer.json")
 
 
 def main(phase: str, name: str) -> None:
     p = params.load()
-    params.need(phase in ("pretrain", "midtrain"), "phase", f"unknown phase '{phase}'")
-    runs.all_runs(p)
-    section = params.section(p, phase)
-    params.need(name in section, f"{phase}.{name}", f"run not declared (known: {', '.join(section)})")
-    entry = dict(section[name])
-    budget = entry.pop("budget", None)
-    if budget is not None:  # compute-matched split (paper §5): mid-training gets (1 - beta) T tokens
-        total, beta = budget_from_params(budget, f"{phase}.{name}.budget")
-        params.need(beta < 1.0, f"{phase}.{name}.budget.beta", "beta = 1 leaves no mid-training")
-        entry["tokens"] = max(1, round((1.0 - beta) * total))
-    cfg = config_from_params(entry, f"{phase}.{name}", p.get("train_defaults") or {})
-    data_path = runs.check_training_dataset(p, cfg.dataset, f"{phase}.{name}.dataset")
-    init_dir = runs.check_init(p, cfg.init, f"{phase}.{name}.init")
-    params.need(
-        phase == "pretrain" or init_dir is not None,
-        f"{phase}.{name}.init",
-        "mid-training needs an init model",
-    )
+    job = jobs.train(p, phase, name)
+    cfg, key = job.cfg, f"{phase}.{name}"
+    data_path = runs.check_training_dataset(p, cfg.dataset, f"{key}.dataset")
+    init_dir = runs.check_init(p, cfg.init, f"{key}.init")
     tok = inputs.tokenizer(TOKENIZER)
-    model_cfg = M.config_from_params(p.get("model") or {}, tok.get_vocab_size())
-    params.need(
-        cfg.seq_len <= model_cfg.max_seq_len,
-        f"{phase}.{name}.seq_len",
-        f"{cfg.seq_len} exceeds model.max_seq_len {model_cfg.max_seq_len}",
-    )
+    model_cfg = M.config_from_params(dict(job.model), tok.get_vocab_size())
     if init_dir is not None:
         init_cfg = inputs.checkpoint(init_dir)
         params.need(
             init_cfg == model_cfg,
-            f"{phase}.{name}.init",
+            f"{key}.init",
             f"checkpoint {init_dir} has config {init_cfg}, params.yaml model gives {model_cfg}",
         )
     set_threads(cfg.threads)
@@ -58,7 +38,7 @@ def main(phase: str, name: str) -> None:
     blocks = packing.pack(packing.encode(tok, texts, cfg.loss_on), cfg.seq_len)
     params.need(
         len(blocks) > 0,
-        f"{phase}.{name}.seq_len",
+        f"{key}.seq_len",
         f"no document of '{cfg.dataset}' fits in {cfg.seq_len} tokens",
     )
     print(

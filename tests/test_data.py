@@ -61,13 +61,13 @@ def test_components_mix_contexts():
         (small(ops="10-2"), "datasets.x.ops[0]: op range min 10 > max 2"),
         (small(ops={"2-4": 0.5, "5-7": 0.6}), "datasets.x.ops: weights must sum to 1"),
         (small(ops={"2-4": -0.5, "5-7": 1.5}), "datasets.x.ops.2-4: must be >= 0.0"),
-        (small(contexts=["zoo", "mars"]), "datasets.x.contexts.mars: unknown"),
+        (small(contexts=["zoo", "mars"]), "datasets.x.contexts[1]: unknown 'mars'"),
         (small(size={"problems": 0}), "datasets.x.size.problems: must be >= 1"),
         (small(size={"tokens": -5}), "datasets.x.size.tokens: must be >= 1"),
         (small(split="test"), "datasets.x.split: must be one of"),
         (small(ops="1-3"), "datasets.x.ops[0]: ops must lie in 2..30"),
         (small(modes={"forward": 0.7, "reverse": 0.7}), "datasets.x.modes: weights must sum to 1"),
-        (small(colour="red"), "datasets.x: unknown key(s) ['colour']"),
+        (small(colour="red"), "datasets.x.colour: unknown key"),
     ],
 )
 def test_bad_dataset_params_name_the_key(entry, key):

@@ -212,20 +212,16 @@ def test_report_needs_every_finding_unless_partial(workdir):
 
 
 def test_figure_stage_must_declare_what_it_reads(tmp_path):
-    import importlib.util
-
+    from interplay import jobs
     from interplay.params import ParamsError
 
     root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("figures_stage", root / "stages/figures.py")
-    fig = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fig)
     y = tmp_path / "dvc.yaml"
     y.write_text("stages:\n  figures_edge:\n    cmd: x\n    deps: [reports/eval/base.parquet]\n")
-    fig.check_declared("edge", ["reports/eval/base.parquet"], y)  # declared: fine
+    jobs.check_declared("edge", ["reports/eval/base.parquet"], y)  # declared: fine
     with pytest.raises(ParamsError, match=r"findings\.edge.*reports/eval/rl_id\.parquet"):
-        fig.check_declared("edge", ["reports/eval/base.parquet", "reports/eval/rl_id.parquet"], y)
+        jobs.check_declared("edge", ["reports/eval/base.parquet", "reports/eval/rl_id.parquet"], y)
     with pytest.raises(ParamsError, match="no stage 'figures_process'"):
-        fig.check_declared("process", [], y)
+        jobs.check_declared("process", [], y)
     # the real dvc.yaml declares what the default findings read
-    fig.check_declared("edge", ["reports/eval/rl_edge.parquet"], root / "dvc.yaml")
+    jobs.check_declared("edge", ["reports/eval/rl_edge.parquet"], root / "dvc.yaml")

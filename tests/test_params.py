@@ -50,7 +50,7 @@ def test_blame_leaves_other_errors_alone():
 def _ladder_params(**ladder):
     return {
         "datasets": {"ev": {"split": "eval", "size": {"problems": 1}, "ops": "2"}},
-        "pretrain": {"base": {"dataset": "ev"}},
+        "pretrain": {"base": {"dataset": "ev", "ladder": [1.0]}},
         "evaluate": {"defaults": {"samples": 4}, "ranges": {"id": "2"}, "runs": {}},
         "ladder": {"runs": ["base"], "dataset": "ev", **ladder},
     }
@@ -82,7 +82,7 @@ def test_evaluate_run_override_is_named():
     [
         ({"generate": None}, None),  # an empty section is the defaults, not a crash
         ({"generate": {"workers": 0}}, "generate.workers: must be >= 1"),
-        ({"generate": {"worker": 2}}, "generate: unknown key(s) ['worker']"),
+        ({"generate": {"worker": 2}}, "generate.worker: unknown key"),
         ({"task": None}, None),
     ],
 )

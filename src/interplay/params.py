@@ -86,8 +86,13 @@ def as_choice(value: Any, key: str, choices: tuple[str, ...]) -> str:
 
 def check_keys(d: Any, key: str, allowed: set[str], required: set[str] = frozenset()) -> None:
     need(isinstance(d, Mapping), key, f"expected a mapping, got {type(d).__name__}")
-    unknown = sorted(set(d) - allowed)
-    need(not unknown, key, f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    unknown = sorted(map(str, set(d) - allowed))
+    more = f" (also unknown: {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
+    need(
+        not unknown,
+        f"{key}.{unknown[0]}" if unknown else key,
+        f"unknown key{more}; allowed: {sorted(allowed)}",
+    )
     missing = sorted(required - set(d))
     need(not missing, key, f"missing key(s) {missing}")
 
@@ -98,7 +103,12 @@ def weights(value: Any, key: str, names: tuple[str, ...] | None = None) -> dict[
         value = [value]
     if isinstance(value, list):
         need(len(value) > 0, key, "empty list")
-        need(len(set(value)) == len(value), key, f"duplicate entries in {value}")
+        for i, v in enumerate(value):
+            need(isinstance(v, str), f"{key}[{i}]", f"expected a name, got {v!r}")
+            need(
+                names is None or v in names, f"{key}[{i}]", f"unknown {v!r}; known: {', '.join(names or ())}"
+            )
+            need(v not in value[:i], f"{key}[{i}]", f"duplicate entry {v!r}")
         value = {v: 1.0 / len(value) for v in value}
     need(isinstance(value, Mapping) and len(value) > 0, key, f"expected a list or a mapping, got {value!r}")
     out = {}

@@ -1,0 +1,497 @@
+"""What each DVC stage will do, read from ``params.yaml`` alone.
+
+One function per stage kind. Each validates everything about its stage that the params decide (keys,
+types, bounds, references between sections) and returns a plain record of the work; none reads a data
+file or starts any compute. Stages call these first, so a bad edit fails in a second with one line
+naming the key; ``python -m interplay.check`` calls every one for every stage the DAG declares
+(``stage_checks``), so a researcher can check an edited ``params.yaml`` before running anything.
+
+What only the inputs can decide (a checkpoint's shape, a prompt pool's size, the calibrated edge)
+is checked by the stage right after it opens those inputs, still before compute.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from interplay import data, params, runs
+from interplay import evaluate as E
+from interplay import model as M
+from interplay import rl as R
+from interplay import train as T
+from interplay.compute import budget_from_params
+from interplay.task.spec import TaskSpec, task_spec_from_params
+
+CHECK_VOCAB = 4096  # model shape checks before a tokenizer exists; the stage rechecks with the real one
+FINDINGS = ("edge", "context", "midrl", "process", "ladder")
+FINDING_KEYS = {  # finding -> (required keys, optional keys) of its findings.<key> entry
+    "edge": ({"base", "rl", "edge_label", "id_label"}, {"edge_set"}),
+    "context": ({"rl", "zero_label", "seeded_labels", "ops"}, set()),
+    "midrl": ({"runs", "rl_only_label"}, {"mid_only_label"}),
+    "process": ({"runs", "outcome_label", "op_groups"}, set()),
+    "ladder": ({"run"}, set()),
+}
+SECTIONS = {  # the top-level sections of params.yaml
+    "task",
+    "generate",
+    "datasets",
+    "tokenizer",
+    "model",
+    "train_defaults",
+    "pretrain",
+    "midtrain",
+    "rl",
+    "calibrate",
+    "evaluate",
+    "findings",
+    "ladder",
+    "launch",
+}
+
+
+@dataclass(frozen=True)
+class Generate:
+    name: str
+    task: TaskSpec
+    spec: data.DatasetSpec
+    workers: int
+
+
+def generate(p: Mapping[str, Any], name: str) -> Generate:
+    task = task_spec_from_params(_mapping(p, "task"))
+    entries = params.section(p, "datasets")
+    params.need(name in entries, f"datasets.{name}", f"not declared (known: {', '.join(entries)})")
+    spec = data.dataset_spec(name, entries[name])
+    params.need(
+        task.splits[spec.split] > 0,
+        f"task.splits.{spec.split}",
+        f"share is 0 but datasets.{name} needs split '{spec.split}'",
+    )
+    gen = _mapping(p, "generate")
+    params.check_keys(gen, "generate", {"workers"})
+    workers = params.as_int(gen.get("workers", 1), "generate.workers", lo=1)
+    return Generate(name, task, spec, workers)
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    dataset: str
+    vocab_size: int
+    style: str
+    max_number: int
+
+
+def tokenizer(p: Mapping[str, Any]) -> Tokenizer:
+    cfg = params.section(p, "tokenizer")
+    params.check_keys(cfg, "tokenizer", {"dataset", "vocab_size"}, {"dataset"})
+    name = cfg["dataset"]
+    params.need(
+        isinstance(name, str) and name in _mapping(p, "datasets"),
+        "tokenizer.dataset",
+        f"'{name}' is not declared under datasets",
+    )
+    vocab_size = params.as_int(cfg.get("vocab_size", 4096), "tokenizer.vocab_size", lo=300, hi=65536)
+    task = task_spec_from_params(_mapping(p, "task"))
+    # numbers the task can print: 0..modulus-1 with modular arithmetic, else 0..1000
+    max_number = task.modulus - 1 if task.modulus else 1000
+    return Tokenizer(name, vocab_size, task.names, max_number)
+
+
+@dataclass(frozen=True)
+class Train:
+    phase: str
+    name: str
+    cfg: T.TrainConfig
+    model: Mapping[str, Any]  # params.yaml ``model``, checked; the vocabulary comes from the tokenizer
+
+
+def train(p: Mapping[str, Any], phase: str, name: str) -> Train:
+    params.need(phase in ("pretrain", "midtrain"), "phase", f"unknown phase '{phase}'")
+    runs.all_runs(p)
+    section = params.section(p, phase)
+    params.need(name in section, f"{phase}.{name}", f"run not declared (known: {', '.join(section)})")
+    key = f"{phase}.{name}"
+    params.need(isinstance(section[name], Mapping), key, "expected a mapping")
+    entry = dict(section[name])
+    budget = entry.pop("budget", None)
+    if budget is not None:  # compute-matched split (paper §5): mid-training gets (1 - beta) T tokens
+        total, beta = budget_from_params(budget, f"{key}.budget")
+        params.need(beta < 1.0, f"{key}.budget.beta", "beta = 1 leaves no mid-training")
+        params.need("tokens" not in entry, f"{key}.tokens", "a run with a budget gets its tokens from it")
+        entry["tokens"] = max(1, round((1.0 - beta) * total))
+    cfg = T.config_from_params(entry, key, _mapping(p, "train_defaults"))
+    _training_dataset(p, cfg.dataset, f"{key}.dataset")
+    _declared_init(p, cfg.init, f"{key}.init")
+    needs_init = phase == "pretrain" or cfg.init is not None
+    params.need(needs_init, f"{key}.init", "mid-training needs an init model")
+    model = _mapping(p, "model")
+    model_cfg = M.config_from_params(dict(model), CHECK_VOCAB)
+    params.need(
+        cfg.seq_len <= model_cfg.max_seq_len,
+        f"{key}.seq_len",
+        f"{cfg.seq_len} exceeds model.max_seq_len {model_cfg.max_seq_len}",
+    )
+    return Train(phase, name, cfg, model)
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    name: str
+    model: str
+    dataset: str
+    cfg: E.EvalConfig
+    ranges: dict[str, list[int]]
+
+
+def evaluate(p: Mapping[str, Any], name: str) -> Evaluate:
+    ev = params.section(p, "evaluate")
+    params.check_keys(ev, "evaluate", {"defaults", "ranges", "runs"}, {"ranges", "runs"})
+    entries = _mapping(ev, "runs", "evaluate.runs")
+    key = f"evaluate.runs.{name}"
+    params.need(name in entries, key, f"not declared (known: {', '.join(entries)})")
+    entry = entries[name]
+    params.check_keys(entry, key, {"model", "dataset", "samples", "problems_per_op"}, {"model", "dataset"})
+    over = {k: entry[k] for k in ("samples", "problems_per_op") if k in entry}
+    cfg = _eval_config(ev, over, key)
+    ranges = E.parse_ranges(_mapping(ev, "ranges", "evaluate.ranges"))
+    model = entry["model"]
+    params.need(
+        isinstance(model, str) and model in runs.all_runs(p), f"{key}.model", f"unknown run '{model}'"
+    )
+    _eval_dataset(p, entry["dataset"], f"{key}.dataset")
+    return Evaluate(name, entry["model"], entry["dataset"], cfg, ranges)
+
+
+@dataclass(frozen=True)
+class RL:
+    group: str
+    name: str
+    cfg: R.RLConfig  # calibrated runs: ``ops`` is filled in by the stage from the calibration file
+    budget: tuple[float, float] | None  # (total token-equivalents T, beta)
+
+
+def rl(p: Mapping[str, Any], group: str, name: str, calibrated: Mapping[str, Any] | None = None) -> RL:
+    section = params.section(p, "rl")
+    params.check_keys(section, "rl", {"defaults", "runs", "calibrated"})
+    params.need(group in ("runs", "calibrated"), "rl", f"unknown group '{group}'")
+    entries = _mapping(section, group, f"rl.{group}")
+    key = f"rl.{group}.{name}"
+    params.need(name in entries, key, f"run not declared (known: {', '.join(entries) or 'none'})")
+    params.need(isinstance(entries[name], Mapping), key, "expected a mapping")
+    runs.all_runs(p)
+    entry = dict(entries[name])
+    if group == "calibrated":
+        params.need("ops" not in entry, f"{key}.ops", "a calibrated run takes its ops from calibrate")
+        entry["ops"] = "calibrated" if calibrated is not None else None
+    budget_d = entry.pop("budget", None)
+    cfg = R.config_from_params(entry, key, _mapping(section, "defaults", "rl.defaults"), calibrated)
+    budget = None
+    if budget_d is not None:
+        budget = budget_from_params(budget_d, f"{key}.budget")
+        params.need(budget[1] > 0.0, f"{key}.budget.beta", "beta = 0 leaves no RL")
+        params.need("steps" not in entry, f"{key}.steps", "a run with a budget gets its steps from it")
+    _training_dataset(p, cfg.dataset, f"{key}.dataset")
+    _declared_init(p, cfg.init, f"{key}.init")
+    model_cfg = M.config_from_params(dict(_mapping(p, "model")), CHECK_VOCAB)
+    where = f"{key}.max_new_tokens" if "max_new_tokens" in entry else "rl.defaults.max_new_tokens"
+    params.need(
+        cfg.max_new_tokens == R.AUTO or cfg.max_new_tokens < model_cfg.max_seq_len,
+        where,
+        f"{cfg.max_new_tokens} leaves no room for a prompt in model.max_seq_len {model_cfg.max_seq_len}",
+    )
+    return RL(group, name, cfg, budget)
+
+
+@dataclass(frozen=True)
+class Ladder:
+    run: str
+    dataset: str
+    cfg: E.EvalConfig
+
+
+def ladder(p: Mapping[str, Any], run: str) -> Ladder:
+    cfg_l = params.section(p, "ladder")
+    params.check_keys(cfg_l, "ladder", {"runs", "dataset", "samples", "problems_per_op"}, {"runs", "dataset"})
+    listed = cfg_l["runs"] or []
+    params.need(isinstance(listed, list), "ladder.runs", "expected a list of pretrain runs")
+    params.need(run in listed, "ladder.runs", f"'{run}' is not listed")
+    where = f"ladder.runs[{listed.index(run)}]"
+    params.need(
+        isinstance(run, str) and run in _mapping(p, "pretrain"), where, f"'{run}' is not a pretrain run"
+    )
+    entry = _mapping(p, "pretrain")[run]
+    fractions = {**_mapping(p, "train_defaults"), **(entry if isinstance(entry, Mapping) else {})}.get(
+        "ladder"
+    )
+    params.need(
+        bool(fractions),
+        f"pretrain.{run}.ladder",
+        f"'{run}' saves no ladder checkpoints (ladder.runs lists it)",
+    )
+    over = {k: cfg_l[k] for k in ("samples", "problems_per_op") if k in cfg_l}
+    cfg = _eval_config(_mapping(p, "evaluate"), over, "ladder")
+    _eval_dataset(p, cfg_l["dataset"], "ladder.dataset")
+    return Ladder(run, cfg_l["dataset"], cfg)
+
+
+@dataclass(frozen=True)
+class Calibrate:
+    evaluation: str
+    max_pass1: float
+    min_passn: float
+
+
+def calibrate(p: Mapping[str, Any]) -> Calibrate:
+    cfg = params.section(p, "calibrate")
+    params.check_keys(cfg, "calibrate", {"evaluation", "max_pass1", "min_passn"}, {"evaluation"})
+    name = cfg["evaluation"]
+    evals = _mapping(_mapping(p, "evaluate"), "runs", "evaluate.runs")
+    params.need(
+        isinstance(name, str) and name in evals, "calibrate.evaluation", f"'{name}' is not an evaluate run"
+    )
+    lo = params.as_float(cfg.get("min_passn", 0.05), "calibrate.min_passn", 0.0, 1.0)
+    hi = params.as_float(cfg.get("max_pass1", 0.5), "calibrate.max_pass1", 0.0, 1.0)
+    return Calibrate(name, hi, lo)
+
+
+@dataclass(frozen=True)
+class Figures:
+    key: str
+    cfg: dict[str, Any]
+    ranges: dict[str, list[int]]
+    reads: list[str]  # files the finding reads: each must be a dep of its stage in dvc.yaml
+
+
+def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -> Figures:
+    params.need(key in FINDINGS, f"findings.{key}", f"unknown finding ({', '.join(FINDINGS)})")
+    cfg = dict(params.section(p, f"findings.{key}"))
+    ranges = E.parse_ranges(params.section(p, "evaluate.ranges"))
+    evals = set(_mapping(_mapping(p, "evaluate"), "runs", "evaluate.runs"))
+    params.check_keys(
+        cfg, f"findings.{key}", FINDING_KEYS[key][0] | FINDING_KEYS[key][1], FINDING_KEYS[key][0]
+    )
+    if key == "ladder":
+        listed = (p.get("ladder") or {}).get("runs") or []
+        params.need(cfg["run"] in listed, "findings.ladder.run", f"'{cfg['run']}' is not in ladder.runs")
+        reads = [f"reports/ladder/{cfg['run']}.parquet"]
+    else:
+        named: dict[str, Any] = {}
+        for group in ("rl", "runs"):
+            if group in cfg:
+                runs_g = _mapping(cfg, group, f"findings.{key}.{group}")
+                _check_evaluations(f"findings.{key}.{group}", runs_g, evals)
+                named.update(runs_g)
+        if "base" in cfg:
+            _check_evaluations(f"findings.{key}", {"base": cfg["base"]}, evals)
+            named["base"] = cfg["base"]
+        reads = [f"reports/eval/{n}.parquet" for n in named.values()]
+        _check_finding(cfg, key, named)
+        if key == "edge":
+            if cfg.get("edge_set"):
+                want = {"base", *cfg["rl"]}
+                edge_set = cfg["edge_set"]
+                params.need(
+                    isinstance(edge_set, Mapping) and set(edge_set) == want,
+                    f"findings.{key}.edge_set",
+                    f"expected one evaluation for each of {', '.join(sorted(want))}",
+                )
+                _check_evaluations(f"findings.{key}.edge_set", edge_set, evals)
+                reads += [f"reports/eval/{n}.parquet" for n in edge_set.values()]
+            reads += [f"reports/train/{n}/plots/metrics" for n in cfg["rl"].values()]
+        if key == "context":
+            cfg["ops"] = sorted(E.parse_ranges({"ops": cfg.get("ops")}, f"findings.{key}")["ops"])
+        if key == "process":
+            groups = cfg.get("op_groups")
+            params.need(isinstance(groups, list) and groups, "findings.process.op_groups", "expected a list")
+            cfg["op_groups"] = [
+                sorted(data.parse_ops(g, f"findings.process.op_groups[{i}]")) for i, g in enumerate(groups)
+            ]
+    check_declared(key, reads, dvc_yaml)
+    return Figures(key, cfg, ranges, reads)
+
+
+def report(p: Mapping[str, Any]) -> list[str]:
+    """The findings the report lists, in params order."""
+    order = list(params.section(p, "findings"))
+    for key in order:
+        params.need(key in FINDINGS, f"findings.{key}", f"unknown finding ({', '.join(FINDINGS)})")
+    return order
+
+
+def stage_checks(p: Mapping[str, Any]) -> list[tuple[str, Callable[[], object]]]:
+    """(stage name as ``dvc.yaml`` names it, its params check) for every stage the DAG declares."""
+    out: list[tuple[str, Callable[[], object]]] = []
+    unknown = sorted(map(str, set(p) - SECTIONS))
+    params.need(
+        not unknown, unknown[0] if unknown else "", f"unknown section; known: {', '.join(sorted(SECTIONS))}"
+    )
+
+    def each(section: Any, where: str) -> list[str]:
+        params.need(section is None or isinstance(section, Mapping), where, "expected a mapping")
+        return list(section or {})
+
+    out += [(f"generate@{n}", lambda n=n: generate(p, n)) for n in each(p.get("datasets"), "datasets")]
+    out.append(("tokenizer", lambda: tokenizer(p)))
+    for phase in ("pretrain", "midtrain"):
+        out += [(f"{phase}@{n}", lambda ph=phase, n=n: train(p, ph, n)) for n in each(p.get(phase), phase)]
+    ev = p.get("evaluate") or {}
+    out += [(f"evaluate@{n}", lambda n=n: evaluate(p, n)) for n in each(ev.get("runs"), "evaluate.runs")]
+    out.append(("calibrate", lambda: calibrate(p)))
+    sec = p.get("rl") or {}
+    params.need(isinstance(sec, Mapping), "rl", "expected a mapping")
+    out += [(f"rl@{n}", lambda n=n: rl(p, "runs", n)) for n in each(sec.get("runs"), "rl.runs")]
+    out += [
+        (f"rl_calibrated@{n}", lambda n=n: rl(p, "calibrated", n))
+        for n in each(sec.get("calibrated"), "rl.calibrated")
+    ]
+    lad = p.get("ladder") or {}
+    params.need(isinstance(lad, Mapping), "ladder", "expected a mapping")
+    lruns = lad.get("runs") or []
+    params.need(isinstance(lruns, list), "ladder.runs", "expected a list of pretrain runs")
+    for i, r in enumerate(lruns):
+        params.need(isinstance(r, str), f"ladder.runs[{i}]", f"expected a run name, got {r!r}")
+    out += [(f"ladder@{r}", lambda r=r: ladder(p, r)) for r in lruns]
+    out.append(("launch", lambda: launch_check(p)))
+    out += [(f"figures_{k}", lambda k=k: figures(p, k)) for k in each(p.get("findings"), "findings")]
+    out.append(("report", lambda: report(p)))
+    return out
+
+
+def launch_check(p: Mapping[str, Any]) -> list[str]:
+    """``launch``: how train, evaluate and RL stages start (plain python or torchrun)."""
+    from interplay.launch import command
+
+    cfg = _mapping(p, "launch")
+    params.check_keys(cfg, "launch", {"nproc", "nnodes", "rdzv"})
+    return command(["stage.py"], dict(cfg))
+
+
+def check(p: Mapping[str, Any]) -> list[str]:
+    """Every stage's params check; returns one line per failing stage (empty: all pass)."""
+    try:
+        checks = stage_checks(p)
+    except params.ParamsError as err:
+        return [f"params.yaml: {err}"]
+    errors = []
+    for stage, fn in checks:
+        try:
+            fn()
+        except params.ParamsError as err:
+            errors.append(f"{stage}: {err}")
+    return errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m interplay.check [params.yaml]``: check every stage's params; exit 2 on an error."""
+    args = sys.argv[1:] if argv is None else argv
+    path = args[0] if args else "params.yaml"
+    try:
+        p = params.load(path)
+    except (params.ParamsError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    errors = check(p)
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    if not errors:
+        print(f"{path}: the params of all {len(stage_checks(p))} stages check out")
+    return 2 if errors else 0
+
+
+# ----------------------------------------------------------------------------------------------
+# shared checks
+
+
+def _mapping(d: Mapping[str, Any], key: str, where: str | None = None) -> Mapping[str, Any]:
+    """``d[key]`` as a mapping (missing or null: empty)."""
+    value = d.get(key)
+    if value is None:
+        return {}
+    params.need(isinstance(value, Mapping), where or key, "expected a mapping")
+    return value
+
+
+def _eval_config(ev: Mapping[str, Any], over: Mapping[str, Any], key: str) -> E.EvalConfig:
+    try:
+        return E.config_from_params({**_mapping(ev, "defaults", "evaluate.defaults"), **over}, key)
+    except params.ParamsError as err:
+        raise params.blame(err, key, over, "evaluate.defaults") from None
+
+
+def _training_dataset(p: Mapping[str, Any], name: str, key: str) -> None:
+    datasets = _mapping(p, "datasets")
+    params.need(name in datasets, key, f"dataset '{name}' is not declared under datasets")
+    params.need(
+        datasets[name].get("split") != "eval",
+        key,
+        f"dataset '{name}' is an evaluation set (split eval): it must not be trained on",
+    )
+
+
+def _eval_dataset(p: Mapping[str, Any], name: Any, key: str) -> None:
+    ds = _mapping(p, "datasets").get(name) if isinstance(name, str) else None
+    params.need(ds is not None, key, f"dataset '{name}' is not declared")
+    params.need(
+        ds.get("split") == "eval",
+        key,
+        f"dataset '{name}' has split '{ds.get('split')}', not eval: evaluating on training data would "
+        "overlap training",
+    )
+
+
+def _declared_init(p: Mapping[str, Any], init: str | None, key: str) -> None:
+    if init is not None:
+        declared = runs.all_runs(p)
+        params.need(init in declared, key, f"unknown run '{init}' (declared: {', '.join(sorted(declared))})")
+
+
+def _check_evaluations(where: str, named: Mapping[str, Any], evals: set[str]) -> None:
+    """Every label of ``named`` must name a declared evaluate run."""
+    for label, name in named.items():
+        ok = isinstance(name, str) and name in evals
+        params.need(ok, f"{where}.{label}", f"'{name}' is not an evaluate run")
+
+
+def _check_finding(cfg: Mapping[str, Any], key: str, named: Mapping[str, Any]) -> None:
+    """Labels a finding compares by must be among its runs."""
+    for field in ("edge_label", "id_label", "outcome_label", "rl_only_label", "mid_only_label", "zero_label"):
+        if field in cfg:
+            label = cfg[field]
+            params.need(
+                isinstance(label, str) and label in named,
+                f"findings.{key}.{field}",
+                f"'{label}' is not one of its runs",
+            )
+    if "seeded_labels" in cfg:
+        labels = cfg["seeded_labels"]
+        params.need(isinstance(labels, list) and labels, f"findings.{key}.seeded_labels", "expected a list")
+        for i, label in enumerate(labels):
+            where = f"findings.{key}.seeded_labels[{i}]"
+            params.need(isinstance(label, str) and label in named, where, f"'{label}' is not one of its runs")
+
+
+@functools.lru_cache(maxsize=8)
+def _dvc_stages(path: Path, mtime_ns: int) -> dict[str, Any]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return (yaml.load(path.read_text(), Loader=loader) or {}).get("stages") or {}
+
+
+def check_declared(key: str, reads: list[str], dvc_yaml: Path) -> None:
+    """Every file a finding reads must be a dep of its stage, or DVC would not rerun it."""
+    stage = f"figures_{key}"
+    stages = _dvc_stages(dvc_yaml, dvc_yaml.stat().st_mtime_ns) if dvc_yaml.exists() else {}
+    params.need(stage in stages, f"findings.{key}", f"{dvc_yaml} has no stage '{stage}'")
+    deps = set(stages[stage].get("deps") or [])
+    missing = [r for r in reads if r not in deps]
+    params.need(
+        not missing,
+        f"findings.{key}",
+        f"reads {', '.join(missing)}, not declared as deps of {dvc_yaml}:{stage}; add them there",
+    )
