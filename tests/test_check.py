@@ -128,6 +128,25 @@ def test_every_leaf_with_a_wrong_kind_of_value_is_rejected():
     assert failures == []
 
 
+# keys where any large number is a legitimate (if odd) setting: seeds, rates, coefficients, intervals
+UNBOUNDED = {"seed", "master_seed", "temperature", "problems_per_op", "lr", "rope_theta", "checkpoint_every"}
+UNBOUNDED |= {"log_every", "clip_eps", "kl_coef", "grad_clip", "weight_decay"}
+
+
+def test_every_number_no_machine_can_run_is_rejected():
+    """10^15 threads, layers, samples, steps, tokens, ... is a typo: rejected before any work."""
+    p = PROFILES["default"]
+    accepted = []
+    for path, value in leaves(p):
+        if isinstance(value, bool) or not isinstance(value, int | float) or path[-1] in UNBOUNDED:
+            continue
+        try:
+            assert_rejected(edit(p, path, 10**15), dotted(path))
+        except (AssertionError, pytest.fail.Exception) as err:
+            accepted.append(f"{dotted(path)}: {str(err).splitlines()[0]}")
+    assert accepted == []
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_bad_edit_of_any_profile_is_rejected(data):

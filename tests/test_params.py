@@ -167,7 +167,7 @@ def _rl_workspace(tmp_path, **rl_defaults):
             {"prompts_per_step": 8, "mini_batches": 1},
             "rl.defaults.prompts_per_step: 8 is more than the 6 prompts",
         ),
-        ({"max_new_tokens": 10**9}, "rl.defaults.max_new_tokens: 1000000000 leaves no room"),
+        ({"max_new_tokens": 600}, "rl.defaults.max_new_tokens: 600 leaves no room"),
     ],
 )
 def test_rl_settings_the_pool_or_model_cannot_meet_are_refused(tmp_path, over, want):

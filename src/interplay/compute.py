@@ -74,6 +74,8 @@ def budget_from_params(d: dict, key: str) -> tuple[float, float]:
     from interplay.params import as_float, check_keys
 
     check_keys(d, key, {"total_tokens", "beta"}, {"total_tokens", "beta"})
-    return as_float(d["total_tokens"], f"{key}.total_tokens", lo=1.0), as_float(
+    from interplay.train import MAX_TOKENS
+
+    return as_float(d["total_tokens"], f"{key}.total_tokens", lo=1.0, hi=MAX_TOKENS), as_float(
         d["beta"], f"{key}.beta", 0.0, 1.0
     )

@@ -17,7 +17,7 @@ import polars as pl
 import torch
 from tokenizers import Tokenizer
 
-from interplay.params import as_float, as_int, check_keys, need
+from interplay.params import MAX_THREADS, as_float, as_int, check_keys, need
 from interplay.passk import bootstrap_ci, ks_for, pass_at_k_array
 from interplay.sampling import generate
 from interplay.task.linear import Lin
@@ -46,9 +46,14 @@ class EvalConfig:
 def config_from_params(d: Mapping[str, Any], key: str = "evaluate.defaults") -> EvalConfig:
     check_keys(d, key, set(EvalConfig.__dataclass_fields__))
     kw: dict[str, Any] = {}
-    for f in ("samples", "max_new_tokens", "batch_rows", "threads"):
+    for f, hi in (
+        ("samples", 1 << 17),
+        ("max_new_tokens", 1 << 20),
+        ("batch_rows", 1 << 20),
+        ("threads", MAX_THREADS),
+    ):
         if f in d:
-            kw[f] = as_int(d[f], f"{key}.{f}", lo=1)
+            kw[f] = as_int(d[f], f"{key}.{f}", lo=1, hi=hi)
     if d.get("problems_per_op") is not None:
         kw["problems_per_op"] = as_int(d["problems_per_op"], f"{key}.problems_per_op", lo=1)
     if "seed" in d:

@@ -74,7 +74,7 @@ def generate(p: Mapping[str, Any], name: str) -> Generate:
     )
     gen = _mapping(p, "generate")
     params.check_keys(gen, "generate", {"workers"})
-    workers = params.as_int(gen.get("workers", 1), "generate.workers", lo=1)
+    workers = params.as_int(gen.get("workers", 1), "generate.workers", lo=1, hi=params.MAX_THREADS)
     return Generate(name, task, spec, workers)
 
 

@@ -16,8 +16,8 @@ from interplay import params
 
 
 def command(argv: list[str], cfg: dict) -> list[str]:
-    nproc = params.as_int(cfg.get("nproc", 1), "launch.nproc", lo=1)
-    nnodes = params.as_int(cfg.get("nnodes", 1), "launch.nnodes", lo=1)
+    nproc = params.as_int(cfg.get("nproc", 1), "launch.nproc", lo=1, hi=params.MAX_THREADS)
+    nnodes = params.as_int(cfg.get("nnodes", 1), "launch.nnodes", lo=1, hi=1 << 16)
     if nproc == 1 and nnodes == 1:
         return [sys.executable, *argv]
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}"]

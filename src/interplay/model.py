@@ -105,6 +105,12 @@ class ModelConfig:
         )
 
 
+# bounds far above any model this project trains (the paper's: 12 layers x 768, d_ff 3,072, 2,048
+# positions), so that a typo cannot ask for a model no machine holds
+MAX_SHAPE = {"n_layer": 512, "d_model": 65536, "n_head": 1024, "n_kv_head": 1024, "d_ff": 262144}
+MAX_SHAPE["max_seq_len"] = 1 << 20
+
+
 def config_from_params(d: dict, vocab_size: int, key: str = "model") -> ModelConfig:
     """Validate ``params.yaml: model`` (vocab size comes from the tokenizer)."""
     check_keys(
@@ -122,11 +128,7 @@ def config_from_params(d: dict, vocab_size: int, key: str = "model") -> ModelCon
             "canon",
         },
     )
-    kw = {
-        k: as_int(d[k], f"{key}.{k}", lo=1)
-        for k in ("n_layer", "d_model", "n_head", "n_kv_head", "d_ff", "max_seq_len")
-        if k in d
-    }
+    kw = {k: as_int(d[k], f"{key}.{k}", lo=1, hi=hi) for k, hi in MAX_SHAPE.items() if k in d}
     if "rope_theta" in d:
         kw["rope_theta"] = as_float(d["rope_theta"], f"{key}.rope_theta", lo=1.0)
     for flag in ("tie_embeddings", "canon"):

@@ -59,6 +59,9 @@ def section(params: Mapping[str, Any], key: str) -> Any:
     return cur
 
 
+MAX_THREADS = 1024  # threads, worker processes, processes per node: more is a typo on any machine
+
+
 def need(cond: bool, key: str, msg: str) -> None:
     if not cond:
         raise ParamsError(f"{key}: {msg}")

@@ -26,7 +26,7 @@ from tokenizers import Tokenizer
 
 from interplay import model as M
 from interplay.evaluate import ANSWER_END, gold_nodes, problem_key
-from interplay.params import ParamsError, as_choice, as_float, as_int, blame, check_keys, need
+from interplay.params import MAX_THREADS, ParamsError, as_choice, as_float, as_int, blame, check_keys, need
 from interplay.sampling import generate
 from interplay.task.verify import Score, score
 from interplay.tokenizer import EOS, PAD
@@ -84,26 +84,23 @@ def config_from_params(
         raise blame(err, key, d, defaults_key) from None
 
 
+# upper bounds far beyond the paper's run (200 steps x 1,024 prompts x 6 rollouts): typos, not experiments
+_INT_BOUNDS = {"steps": 10**7, "prompts_per_step": 1 << 24, "mini_batches": 1 << 24, "ppo_epochs": 1000}
+_INT_BOUNDS |= {"checkpoint_every": None, "log_every": None, "threads": MAX_THREADS}
+
+
 def _config_from_merged(merged: dict[str, Any], key: str, calibrated: Mapping[str, Any] | None) -> RLConfig:
     check_keys(merged, key, set(RLConfig.__dataclass_fields__), {"dataset", "init"})
     kw: dict[str, Any] = {"dataset": str(merged["dataset"]), "init": str(merged["init"])}
-    for f in (
-        "steps",
-        "prompts_per_step",
-        "mini_batches",
-        "ppo_epochs",
-        "checkpoint_every",
-        "log_every",
-        "threads",
-    ):
+    for f, hi in _INT_BOUNDS.items():
         if f in merged:
-            kw[f] = as_int(merged[f], f"{key}.{f}", lo=1)
+            kw[f] = as_int(merged[f], f"{key}.{f}", lo=1, hi=hi)
     if merged.get("max_new_tokens") == AUTO:
         kw["max_new_tokens"] = AUTO
     elif "max_new_tokens" in merged:
-        kw["max_new_tokens"] = as_int(merged["max_new_tokens"], f"{key}.max_new_tokens", lo=1)
+        kw["max_new_tokens"] = as_int(merged["max_new_tokens"], f"{key}.max_new_tokens", lo=1, hi=1 << 20)
     if "rollouts" in merged:
-        kw["rollouts"] = as_int(merged["rollouts"], f"{key}.rollouts", lo=2)
+        kw["rollouts"] = as_int(merged["rollouts"], f"{key}.rollouts", lo=2, hi=1 << 16)
     for f in ("max_refill", "seed"):
         if f in merged:
             kw[f] = as_int(merged[f], f"{key}.{f}", lo=0)

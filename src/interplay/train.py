@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from interplay import model as M
 from interplay.packing import Blocks, batch_tensors
-from interplay.params import ParamsError, as_choice, as_float, as_int, blame, check_keys, need
+from interplay.params import MAX_THREADS, ParamsError, as_choice, as_float, as_int, blame, check_keys, need
 
 # fp32 peak per CPU thread: MKL sgemm 2048^3 reaches 183-191 GFLOP/s on 2 threads on this machine
 # (`python benchmarks/bench_model.py` prints it; an FMA loop undercounts it: ``docs/cpu-scale.md``).
@@ -84,9 +84,10 @@ def _config_from_merged(merged: dict[str, Any], key: str) -> TrainConfig:
     kw: dict[str, Any] = {"dataset": str(merged["dataset"])}
     if merged.get("init") is not None:
         kw["init"] = str(merged["init"])
-    for f in ("tokens", "batch_size", "seq_len", "checkpoint_every", "log_every", "threads"):
+    bounds = {"tokens": None, "batch_size": 1 << 20, "seq_len": 1 << 20, "checkpoint_every": None}
+    for f, hi in (bounds | {"log_every": None, "threads": MAX_THREADS}).items():
         if f in merged:
-            kw[f] = as_int(merged[f], f"{key}.{f}", lo=1)
+            kw[f] = as_int(merged[f], f"{key}.{f}", lo=1, hi=hi)
     if "seed" in merged:
         kw["seed"] = as_int(merged["seed"], f"{key}.seed", lo=0)
     for f in ("lr", "min_lr"):

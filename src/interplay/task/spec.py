@@ -58,6 +58,7 @@ _TIERS.update({op: 20 for op in range(12, 16)})
 _TIERS.update({op: 25 for op in range(16, 19)})
 _TIERS.update({19: 30, 20: 30})
 MAX_OP = 30
+MAX_NUMBER = 1000  # the largest modulus: numbers below it are single tokens
 
 
 def tier_for(op: int) -> int:
@@ -79,7 +80,8 @@ def task_spec_from_params(d: dict[str, Any], key: str = "task") -> TaskSpec:
     if "master_seed" in d:
         kw["master_seed"] = as_int(d["master_seed"], f"{key}.master_seed", lo=0)
     if d.get("modulus") is not None:
-        kw["modulus"] = as_int(d["modulus"], f"{key}.modulus", lo=2)
+        # one token per value: the tokenizer adds every number below the modulus to its vocabulary
+        kw["modulus"] = as_int(d["modulus"], f"{key}.modulus", lo=2, hi=MAX_NUMBER)
     for name in ("const_range", "mult_range"):
         if name in d:
             v = d[name]
@@ -89,7 +91,7 @@ def task_spec_from_params(d: dict[str, Any], key: str = "task") -> TaskSpec:
             need(lo <= hi, k, f"min {lo} > max {hi}")
             kw[name] = (lo, hi)
     if "max_value" in d:
-        kw["max_value"] = as_int(d["max_value"], f"{key}.max_value", lo=1)
+        kw["max_value"] = as_int(d["max_value"], f"{key}.max_value", lo=1, hi=10**9)
     if "ip_max" in d:
         kw["ip_max"] = as_int(d["ip_max"], f"{key}.ip_max", lo=2, hi=25)
     if "distractor_keep" in d:
@@ -110,4 +112,9 @@ def task_spec_from_params(d: dict[str, Any], key: str = "task") -> TaskSpec:
     spec = TaskSpec(**kw)
     if spec.modulus is not None:
         need(spec.const_range[1] < spec.modulus, f"{key}.const_range", "constants must be below the modulus")
+        need(spec.mult_range[1] < spec.modulus, f"{key}.mult_range", "multipliers must be below the modulus")
+    else:
+        for name in ("const_range", "mult_range"):
+            top = getattr(spec, name)[1]
+            need(top <= spec.max_value, f"{key}.{name}[1]", f"{top} is above max_value {spec.max_value}")
     return spec
