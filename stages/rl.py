@@ -10,10 +10,10 @@ from pathlib import Path
 
 from interplay import dist as D
 from interplay import inputs, jobs, params, rl, runs
+from interplay.checkpoint import RunPaths, fingerprint
 from interplay.compute import rl_step_token_equivalent
 from interplay.io import write_json
 from interplay.runtime import run_stage, set_threads
-from interplay.train import fingerprint
 
 
 def main(group: str, name: str) -> None:
@@ -68,7 +68,7 @@ def main(group: str, name: str) -> None:
         f"rl@{name}: {len(pool.prompts)} prompts (ops {sorted(set(pool.ops))}), init {cfg.init}, "
         f"{cfg.steps} steps x {cfg.prompts_per_step} prompts x {cfg.rollouts} rollouts, reward {cfg.reward}"
     )
-    paths = rl.RunPaths(
+    paths = RunPaths(
         runs.model_dir(name),
         Path("data/resume") / name,
         Path("reports/train") / name,

@@ -9,9 +9,10 @@ from pathlib import Path
 from interplay import dist as D
 from interplay import inputs, jobs, packing, params, runs
 from interplay import model as M
+from interplay.checkpoint import RunPaths, fingerprint
 from interplay.io import write_json
 from interplay.runtime import run_stage, set_threads
-from interplay.train import RunPaths, fingerprint, train
+from interplay.train import train
 
 TOKENIZER = Path("data/tokenizer/tokenizer.json")
 
@@ -42,7 +43,7 @@ def main(phase: str, name: str) -> None:
         f"no document of '{cfg.dataset}' fits in {cfg.seq_len} tokens",
     )
     print(
-        f"{phase}@{name}: {len(texts)} documents -> {len(blocks)} blocks of {cfg.seq_len} "
+        f"{phase}@{name}: {blocks.n_docs} of {len(texts)} documents -> {len(blocks)} blocks of {cfg.seq_len} "
         f"(fill {blocks.fill:.3f}, {blocks.n_dropped} longer than seq_len dropped); {cfg.steps} steps"
     )
     files = [data_path, TOKENIZER] + ([] if init_dir is None else [init_dir / "model.safetensors"])

@@ -166,13 +166,13 @@ def test_train_stage_errors_before_compute(tmp_path):
     r = _stage(tmp_path, p, "pretrain", "other")
     assert r.returncode == 2 and "pretrain.other: run not declared" in r.stderr
     p["pretrain"]["base"]["dataset"] = "pre"
+    r = _stage(tmp_path, p, "midtrain", "mid")  # params are checked before any file
+    assert r.returncode == 2 and "midtrain.mid.init: unknown run 'ghost'" in r.stderr
+    p["midtrain"]["mid"]["init"] = "base"
     r = _stage(tmp_path, p, "midtrain", "mid")
     assert r.returncode == 2 and "dataset 'pre' not built" in r.stderr
     (tmp_path / "data/datasets").mkdir(parents=True)
     (tmp_path / "data/datasets/pre.parquet").write_bytes(b"")
-    r = _stage(tmp_path, p, "midtrain", "mid")
-    assert r.returncode == 2 and "midtrain.mid.init: unknown run 'ghost'" in r.stderr
-    p["midtrain"]["mid"]["init"] = "base"
     r = _stage(tmp_path, p, "midtrain", "mid")
     assert r.returncode == 2 and "checkpoint of 'base' not found" in r.stderr
     p["midtrain"]["base"] = {"dataset": "pre"}

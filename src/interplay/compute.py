@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-
-def train_flops(params: int, tokens: float) -> float:
-    return 6.0 * params * tokens
+from typing import Any
 
 
 def rl_flops(params: int, prompts: float, rollouts: int, seq_len: float, gamma: float = 1.0) -> float:
@@ -79,3 +76,11 @@ def budget_from_params(d: dict, key: str) -> tuple[float, float]:
     return as_float(d["total_tokens"], f"{key}.total_tokens", lo=1.0, hi=MAX_TOKENS), as_float(
         d["beta"], f"{key}.beta", 0.0, 1.0
     )
+
+
+def flops_per_token(cfg: Any, seq_len: int) -> float:
+    """Training FLOPs per token: 6 x (non-embedding params + tied LM head) + causal attention
+    (6 x layers x d_model x seq_len: half of nanoGPT's full-matrix 12 x ..., as a causal kernel skips
+    the upper triangle)."""
+    n = cfg.n_params(embedding=False) + cfg.vocab_size * cfg.d_model
+    return 6 * n + 6 * cfg.n_layer * cfg.d_model * seq_len

@@ -153,12 +153,6 @@ def _generation_hours(n: int, kind: str) -> float:
     return problems / _PROBLEMS_PER_CORE_S / 3600
 
 
-def datasets_from_params(params: Mapping[str, Any]) -> dict[str, DatasetSpec]:
-    d = params.get("datasets")
-    need(isinstance(d, Mapping) and d, "datasets", "expected a non-empty mapping of dataset names")
-    return {name: dataset_spec(name, entry) for name, entry in d.items()}
-
-
 def quotas(spec: DatasetSpec) -> list[tuple[Bucket, int]]:
     """Per-bucket targets: problems by largest remainder (exact total), or token budgets."""
     if spec.size_kind == "tokens":

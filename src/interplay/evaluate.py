@@ -19,6 +19,7 @@ from tokenizers import Tokenizer
 
 from interplay.params import MAX_THREADS, as_float, as_int, check_keys, need
 from interplay.passk import bootstrap_ci, ks_for, pass_at_k_array
+from interplay.runtime import resolve_device
 from interplay.sampling import generate
 from interplay.task.linear import Lin
 from interplay.task.render import GoldNode
@@ -244,8 +245,6 @@ def curves(df: pl.DataFrame, ranges: Mapping[str, list[int]], by_context: bool =
 
 
 def tensor_device(name: str) -> torch.device:
-    from interplay.train import resolve_device
-
     return resolve_device(name)
 
 

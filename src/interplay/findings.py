@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from interplay import inputs, plots
@@ -337,7 +336,3 @@ def as_markdown(f: Finding) -> str:
     for fig in f.figures:
         parts += [f"![{fig}](figures/{f.key}/{fig})", ""]
     return "\n".join(parts)
-
-
-def mean_or_nan(xs: Sequence[float]) -> float:
-    return float(np.mean(xs)) if len(xs) else float("nan")

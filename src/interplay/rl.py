@@ -25,12 +25,13 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 
 from interplay import model as M
+from interplay.checkpoint import RunPaths, fingerprint, resume, save_state, truncate_live
 from interplay.evaluate import ANSWER_END, gold_nodes, problem_key
 from interplay.params import MAX_THREADS, ParamsError, as_choice, as_float, as_int, blame, check_keys, need
+from interplay.runtime import resolve_device
 from interplay.sampling import generate
 from interplay.task.verify import Score, score
 from interplay.tokenizer import EOS, PAD
-from interplay.train import fingerprint, resolve_device, resume, save_state
 
 REWARDS = ("outcome", "process", "strict")
 AUTO = "auto"
@@ -286,14 +287,6 @@ def _step_seed(seed: int, step: int, attempt: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}|{step}|{attempt}".encode()).digest()[:4], "big")
 
 
-@dataclass
-class RunPaths:
-    out: Path
-    resume: Path
-    live: Path
-    tokenizer: Path
-
-
 def run(
     cfg: RLConfig,
     pool: Pool,
@@ -312,7 +305,6 @@ def run(
 
     from interplay import dist as D
     from interplay.compute import rl_flops, rl_token_equivalent
-    from interplay.train import _truncate_live
 
     device = resolve_device(cfg.device)
     dd = D.setup(device.type)
@@ -339,7 +331,7 @@ def run(
     if dd.main:
         paths.resume.mkdir(parents=True, exist_ok=True)
         if start:
-            _truncate_live(paths.live, start)
+            truncate_live(paths.live, start)
         live = Live(dir=str(paths.live), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
     stop_ids = [tok.token_to_id(ANSWER_END), EOS]
     n_params = policy.cfg.n_params(embedding=False)

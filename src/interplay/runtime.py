@@ -50,3 +50,14 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
     with contextlib.suppress(RuntimeError):  # inter-op threads can be set once per process
         torch.set_num_interop_threads(1)
+
+
+def resolve_device(name: str):
+    """``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``, as a ``torch.device``."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but CUDA is not available")
+    return torch.device(name)

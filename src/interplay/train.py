@@ -8,25 +8,24 @@ is a pure function of (seed, s), and model, optimizer and step are saved togethe
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from interplay import model as M
+from interplay.checkpoint import RunPaths, fingerprint, resume, save_state, truncate_live
+from interplay.compute import flops_per_token
 from interplay.packing import Blocks, batch_tensors
 from interplay.params import MAX_THREADS, ParamsError, as_choice, as_float, as_int, blame, check_keys, need
+from interplay.runtime import resolve_device
 
 # fp32 peak per CPU thread: MKL sgemm 2048^3 reaches 183-191 GFLOP/s on 2 threads on this machine
 # (`python benchmarks/bench_model.py` prints it; an FMA loop undercounts it: ``docs/cpu-scale.md``).
@@ -126,14 +125,6 @@ def _config_from_merged(merged: dict[str, Any], key: str) -> TrainConfig:
     return cfg
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but CUDA is not available")
-    return torch.device(name)
-
-
 def lr_at(cfg: TrainConfig, step: int) -> float:
     """Linear warmup, flat until ``decay_start``, then cosine to ``min_lr`` at the last step."""
     n = cfg.steps
@@ -159,14 +150,6 @@ def batch_rows(n_blocks: int, batch_size: int, seed: int, step: int) -> np.ndarr
     return np.asarray(rows, dtype=np.int64)
 
 
-def flops_per_token(cfg: M.ModelConfig, seq_len: int) -> float:
-    """Training FLOPs per token: 6 x (non-embedding params + tied LM head) + causal attention
-    (6 x layers x d_model x seq_len: half of nanoGPT's full-matrix 12 x ..., as a causal kernel skips
-    the upper triangle)."""
-    n = cfg.n_params(embedding=False) + cfg.vocab_size * cfg.d_model
-    return 6 * n + 6 * cfg.n_layer * cfg.d_model * seq_len
-
-
 def make_optimizer(model: M.Qwen2, cfg: TrainConfig) -> torch.optim.AdamW:
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
@@ -175,105 +158,6 @@ def make_optimizer(model: M.Qwen2, cfg: TrainConfig) -> torch.optim.AdamW:
 
 
 # ----------------------------------------------------------------------------------------------
-# resume state: model + optimizer (safetensors) + step (json), written atomically
-
-
-def _param_names(model: M.Qwen2, opt: torch.optim.Optimizer) -> list[str]:
-    """The name of each parameter in the optimizer's order (its state is indexed that way: the
-    decayed matrices first, then norms and biases)."""
-    by_id = {id(p): name for name, p in model.named_parameters()}
-    return [by_id[id(p)] for group in opt.param_groups for p in group["params"]]
-
-
-def save_state(path: Path, model: M.Qwen2, opt: torch.optim.Optimizer, step: int, meta: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(M.state_for_save(model), str(tmp / "model.safetensors"))
-    names = _param_names(model, opt)
-    osd = opt.state_dict()["state"]
-    tensors = {}
-    for i, name in enumerate(names):
-        for k, v in osd.get(i, {}).items():
-            tensors[f"{name}::{k}"] = v.detach().cpu().contiguous().reshape(v.shape)
-    save_file(tensors, str(tmp / "optim.safetensors"))
-    (tmp / "state.json").write_text(json.dumps({"step": step, **meta}, indent=2, sort_keys=True))
-    old = path.with_name(path.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if path.exists():
-        path.rename(old)
-    tmp.rename(path)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def load_state(path: Path, model: M.Qwen2, opt: torch.optim.Optimizer) -> dict:
-    """Restore a resume state. Every file is read and checked before the model or the optimizer is
-    touched, so a damaged state raises and leaves both as they were."""
-    meta = json.loads((path / "state.json").read_text())
-    weights = load_file(str(path / "model.safetensors"))
-    tensors = load_file(str(path / "optim.safetensors"))
-    if not isinstance(meta, dict) or not isinstance(meta.get("step"), int):
-        raise ValueError(f"{path / 'state.json'}: no step")
-    names = _param_names(model, opt)
-    params = dict(model.named_parameters())
-    for k, v in tensors.items():
-        name = k.split("::", 1)[0]
-        if name not in params or (v.dim() > 0 and v.shape != params[name].shape):
-            raise ValueError(f"{path / 'optim.safetensors'}: '{k}' does not match the model")
-    M.apply_weights(model, weights, path / "model.safetensors")
-    sd = opt.state_dict()
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for i, name in enumerate(names):
-        entry = {k.split("::", 1)[1]: v for k, v in tensors.items() if k.split("::", 1)[0] == name}
-        if entry:
-            state[i] = entry
-    sd["state"] = state
-    opt.load_state_dict(sd)
-    return meta
-
-
-def resume(
-    state_dir: Path, fp: str, model: M.Qwen2, opt: torch.optim.Optimizer, main: bool, log=print
-) -> dict | None:
-    """The resume state's metadata after restoring it, or None to start from scratch: when there is
-    none, when it belongs to other settings or inputs (fingerprint ``fp``), or when it is damaged (a
-    cut-off or garbage file: said in one line). A state that is not used is deleted (by ``main``)."""
-    old = state_dir.with_name(state_dir.name + ".old")
-    if not state_dir.exists() and old.exists():  # killed between save_state's two renames
-        old.rename(state_dir)
-    if not state_dir.exists():
-        return None
-    try:
-        meta = json.loads((state_dir / "state.json").read_text())
-        if isinstance(meta, dict) and meta.get("fingerprint") == fp:
-            return load_state(state_dir, model, opt)
-    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:
-        if main:
-            detail = (str(err).strip().splitlines() or [""])[0][:160]
-            log(f"{state_dir}: damaged resume state ({type(err).__name__}: {detail}); starting from scratch")
-    if main:
-        shutil.rmtree(state_dir.parent, ignore_errors=True)
-    return None
-
-
-def fingerprint(*parts: Any, files: tuple[Path, ...] = ()) -> str:
-    h = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
-    for f in files:
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
-
-
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RunPaths:
-    out: Path  # data/models/<run>
-    resume: Path  # data/resume/<run> (not a DVC output: survives a kill)
-    live: Path  # reports/train/<run> (dvclive)
-    tokenizer: Path
 
 
 @dataclass
@@ -287,7 +171,6 @@ class TrainResult:
     mfu: float
     flops: float
     resumed_from: int
-    extra: dict = field(default_factory=dict)
 
 
 def train(
@@ -335,7 +218,7 @@ def train(
     if dd.main:
         paths.resume.mkdir(parents=True, exist_ok=True)
         if start:
-            _truncate_live(paths.live, start)
+            truncate_live(paths.live, start)
         live = Live(dir=str(paths.live), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
         live.step = start
 
@@ -454,17 +337,3 @@ class _null:
 
     def __exit__(self, *a):
         return False
-
-
-def _truncate_live(live_dir: Path, step: int) -> None:
-    """On resume, drop logged rows after the checkpoint step (they will be logged again)."""
-    for tsv in (live_dir / "plots").rglob("*.tsv") if (live_dir / "plots").exists() else []:
-        lines = tsv.read_text().splitlines()
-        if not lines:
-            continue
-        head, rows = lines[0], lines[1:]
-        col = head.split("\t").index("step") if "step" in head.split("\t") else None
-        if col is None:
-            continue
-        kept = [r for r in rows if int(r.split("\t")[col]) <= step]
-        tsv.write_text("\n".join([head, *kept]) + "\n")

@@ -13,8 +13,6 @@ from interplay.task.linear import same_value
 from interplay.task.parse import Parsed, parse
 from interplay.task.render import GoldNode
 
-ERROR_KINDS = ("missing", "extra", "dependency", "value", "answer")
-
 
 @dataclass(frozen=True, slots=True)
 class Score:
