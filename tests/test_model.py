@@ -165,3 +165,67 @@ def test_untied_embeddings_save_and_load_into_transformers(tmp_path):
     with torch.no_grad():
         assert torch.allclose(m(idx), hf(idx).logits, atol=1e-4)
         assert torch.equal(M.load(tmp_path / "ck")(idx), m(idx))
+
+
+def test_checkpoint_loads_the_hugging_face_way_and_generates_like_our_sampler(tmp_path):
+    """The fast tokenizer gives our ids and special tokens, AutoModelForCausalLM loads, and
+    ``generate`` with the saved generation config stops where our sampler stops; the verifier scores
+    what it writes."""
+    transformers = pytest.importorskip("transformers")
+    import polars as pl
+
+    import tiny
+    from interplay import data, sampling
+    from interplay import tokenizer as T
+    from interplay.evaluate import gold_nodes
+    from interplay.task.spec import TaskSpec
+    from interplay.task.verify import score
+
+    task = TaskSpec(modulus=23, const_range=(0, 22), names="compact", letters="ordered")
+    spec = data.dataset_spec("ev", {"split": "eval", "size": {"problems": 4}, "ops": "2-3"})
+    data.write(tmp_path / "ev.parquet", data.generate(task, spec), spec, task)
+    rows = pl.read_parquet(tmp_path / "ev.parquet").to_dicts()
+    tok = T.train([r["text"] for r in rows], style="compact", max_number=22)
+    T.save(tok, tmp_path / "tok.json")
+    model = tiny.model(tok.get_vocab_size(), 128, seed=3)
+    M.save(model, tmp_path / "ck", tmp_path / "tok.json")
+
+    # transformers 5 maps every qwen2 checkpoint's AutoTokenizer to its own Qwen2Tokenizer, whose
+    # hard-coded pre-tokenizer splits our names (MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS); the
+    # generic fast tokenizer reads our tokenizer.json as it is
+    hf_tok = transformers.PreTrainedTokenizerFast.from_pretrained(tmp_path / "ck")
+    for r in rows:
+        assert hf_tok(r["text"])["input_ids"] == tok.encode(r["text"]).ids
+    assert (hf_tok.eos_token_id, hf_tok.pad_token_id, hf_tok.bos_token_id) == (T.EOS, T.PAD, T.BOS)
+    assert hf_tok.convert_tokens_to_ids("</answer>") == tok.token_to_id("</answer>")
+    assert len(hf_tok) == tok.get_vocab_size()  # nothing added
+
+    hf = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "ck").eval()
+    gen = transformers.GenerationConfig.from_pretrained(tmp_path / "ck")
+    assert gen.max_new_tokens == 64 and gen.temperature == 0.7 and gen.top_k == 0 and gen.do_sample
+    assert tok.token_to_id("</answer>") in gen.eos_token_id
+    ans, stops = tok.token_to_id("</answer>"), [tok.token_to_id("</answer>"), T.EOS]
+    for r in rows:  # greedy, 20 new tokens: the same ids (HF stops where we stop)
+        prompt = tok.encode(r["prompt"]).ids
+        ours = sampling.generate_reference(model, prompt, 20, [0.5] * 20, 0.0, 1.0, stop_ids=stops)
+        with torch.no_grad():
+            out = hf.generate(
+                torch.tensor([prompt]), generation_config=gen, do_sample=False, max_new_tokens=20
+            )
+        assert out[0, len(prompt) :].tolist() == ours
+        s = score(hf_tok.decode(ours), gold_nodes(r["gold"]), r["answer"], r["modulus"])
+        assert s.n_gold == len(r["gold"]) and not s.verified  # an untrained model, scored
+    # point </answer>'s output row at the prompt's last hidden state: both must stop after one token
+    prompt = tok.encode(rows[0]["prompt"]).ids
+    seen = {}
+    hook = model.model.norm.register_forward_hook(lambda m, i, o: seen.setdefault("h", o[0, -1].clone()))
+    with torch.no_grad():
+        model(torch.tensor([prompt]))
+        hook.remove()
+        for m in (model, hf):
+            m.lm_head.weight[ans] = 10 * seen["h"]
+        out = hf.generate(torch.tensor([prompt]), generation_config=gen)  # sampled, T = 0.7
+    assert out[0, len(prompt) :].tolist() == [ans]
+    assert sampling.generate_reference(model, prompt, 5, [0.5] * 5, 0.7, 1.0, stop_ids=stops) == [ans]
+    card = (tmp_path / "ck" / "README.md").read_text()
+    assert "AutoModelForCausalLM.from_pretrained" in card and f"{model.cfg.n_params():,}" in card

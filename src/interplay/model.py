@@ -374,12 +374,73 @@ def save(
         (tmp / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
         if tokenizer_json is not None:
             shutil.copyfile(tokenizer_json, tmp / "tokenizer.json")
+            write_hf_files(tmp, model.cfg, extra or {})
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# generation defaults written beside every checkpoint: the evaluation protocol (paper: T = 0.7, top-p 1)
+GENERATION = {"do_sample": True, "temperature": 0.7, "top_p": 1.0, "top_k": 0, "max_new_tokens": 256}
+
+
+def write_hf_files(directory: Path, cfg: ModelConfig, meta: dict) -> None:
+    """What Hugging Face needs besides config.json and the weights: a tokenizer config that loads our
+    ``tokenizer.json`` as-is (same ids, our special tokens), a generation config that stops at
+    ``</answer>`` and samples as the evaluation does, and a short model card."""
+    from tokenizers import Tokenizer
+
+    from interplay.tokenizer import BOS, EOS, PAD, SPECIALS, UNK
+
+    tok = Tokenizer.from_file(str(directory / "tokenizer.json"))
+    answer_end = tok.token_to_id("</answer>")
+    names = {"unk_token": SPECIALS[UNK], "pad_token": SPECIALS[PAD], "bos_token": SPECIALS[BOS]}
+    tok_cfg = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        **names,
+        "eos_token": SPECIALS[EOS],
+        "additional_special_tokens": [t for i, t in enumerate(SPECIALS) if i not in (UNK, PAD, BOS, EOS)],
+        "model_max_length": cfg.max_seq_len,
+        "clean_up_tokenization_spaces": False,
+    }
+    gen = {
+        **GENERATION,
+        "max_new_tokens": min(GENERATION["max_new_tokens"], cfg.max_seq_len // 2),
+        "eos_token_id": [answer_end, EOS],
+        "pad_token_id": PAD,
+        "bos_token_id": BOS,
+    }
+    for name, obj in (("tokenizer_config.json", tok_cfg), ("generation_config.json", gen)):
+        (directory / name).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    (directory / "README.md").write_text(model_card(cfg, meta))
+
+
+def model_card(cfg: ModelConfig, meta: dict) -> str:
+    kind = "Qwen2-style decoder with Canon layers (loads with interplay only)" if cfg.canon else "Qwen2"
+    run = ", ".join(f"{k}: {v}" for k, v in sorted(meta.items()) if isinstance(v, int | float | str))
+    return f"""# interplay checkpoint
+
+A {cfg.n_params():,}-parameter {kind} ({cfg.n_layer} layers x {cfg.d_model}, {cfg.n_head} heads /
+{cfg.n_kv_head} KV heads, {cfg.max_seq_len} positions) trained from scratch by the interplay pipeline on
+synthetic word problems (`docs/task.md` of the interplay repository). {run}
+
+It reads a problem as `<question> ... </question> <solution>` and writes a `Define ...` trace, then
+`<answer> N </answer>`. The process verifier (`interplay.task.verify.score`) checks every step.
+
+```python
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+tok = PreTrainedTokenizerFast.from_pretrained(path)   # not AutoTokenizer: transformers 5 swaps in Qwen2's
+                                                      # own pre-tokenizer for qwen2 checkpoints (other ids)
+model = AutoModelForCausalLM.from_pretrained(path)
+ids = tok(prompt, return_tensors="pt").input_ids      # prompt ends with "<solution>"
+out = model.generate(ids)                               # generation_config.json: T = 0.7, stop at </answer>
+print(tok.decode(out[0, ids.shape[1]:]))
+```
+"""
 
 
 def load(directory: str | Path, device: str | torch.device = "cpu") -> Qwen2:
