@@ -27,3 +27,11 @@ def test_no_reference_to_notes_outside_the_repository():
         for m in OUTSIDE.finditer(p.read_text())
     ]
     assert hits == []
+
+
+def test_every_dvc_stage_says_what_it_does():
+    import yaml
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    missing = [name for name, st in stages.items() if not (st.get("do") or st).get("desc")]
+    assert stages and missing == []

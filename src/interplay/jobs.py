@@ -480,7 +480,14 @@ def _dvc_stages(path: Path, mtime_ns: int) -> dict[str, Any]:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return (yaml.load(path.read_text(), Loader=loader) or {}).get("stages") or {}
+    try:
+        doc = yaml.load(path.read_text(), Loader=loader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise params.ParamsError(f"{path}: {where}not valid YAML ({getattr(err, 'problem', err)})") from None
+    params.need(isinstance(doc, dict), str(path), "expected a mapping with 'stages'")
+    return doc.get("stages") or {}
 
 
 def check_declared(key: str, reads: list[str], dvc_yaml: Path) -> None:
