@@ -100,7 +100,7 @@ def main() -> None:
         progress=False,
     )
     df.write_parquet(out / "eval_result.parquet")
-    per_op = E.metrics(df, {"all": list(range(2, 15))})["per_op"]
+    per_op = E.per_op(df)
     print(json.dumps(per_op), flush=True)
 
 

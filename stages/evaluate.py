@@ -1,7 +1,8 @@
 """DVC stage ``evaluate@<name>``: sample a model on an evaluation set, verify, write pass@k.
 
-Outputs: reports/eval/<name>.parquet (one row per problem), reports/metrics/<name>.json (pass@k per
-range and op, for `dvc exp show`), reports/plots/passk/<name>.json (curves for `dvc plots`).
+Outputs: reports/eval/<name>.parquet (one row per problem), reports/metrics/<name>.json (the headline
+strict pass@1 / pass@n per range, for `dvc exp show`), reports/plots/{passk,passk_op,passk_answer}/
+<name>.json (pass@k tables for `dvc plots`: per range, per op, answer-only).
 """
 
 import sys
@@ -45,7 +46,8 @@ def main(name: str) -> None:
     m["eval_seconds"] = round(float(df["eval_seconds"][0]), 1)
     m["gen_tokens_per_s"] = round(float(df["gen_tokens"][0]) / max(float(df["eval_seconds"][0]), 1e-9), 1)
     write_json(f"reports/metrics/{name}.json", m)
-    write_json(f"reports/plots/passk/{name}.json", E.curves(df, job.ranges))
+    for table, rows in E.curves(df, job.ranges).items():
+        write_json(f"reports/plots/{table}/{name}.json", rows)
     print({k: m[k] for k in ("strict", "eval_seconds", "gen_tokens_per_s")})
     D.cleanup(dd)
 

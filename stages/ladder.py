@@ -37,7 +37,7 @@ def main(run: str) -> None:
         df = E.run(inputs.model(ck, device).eval(), toks[ck], problems, cfg, device)
         df = df.with_columns(pl.lit(step).alias("step"), pl.lit(meta.get("fraction", 0.0)).alias("fraction"))
         frames.append(df)
-        summary[str(step)] = E.metrics(df, {"all": sorted(set(problems["op"].to_list()))})["per_op"]
+        summary[str(step)] = E.per_op(df)
         print(
             f"ladder@{run} step {step}: "
             + ", ".join(f"op{o}={v['pass@1']:.2f}" for o, v in summary[str(step)].items())

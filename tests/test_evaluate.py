@@ -70,12 +70,16 @@ def test_metrics_from_counts():
     m = E.metrics(df, {"id": [2, 3], "hard": [9]})
     assert m["strict"]["id"]["pass@1"] == pytest.approx((1 + 0 + 0.5) / 3, abs=1e-4)
     assert m["strict"]["id"]["pass@4"] == pytest.approx(2 / 3, abs=1e-4)
-    assert m["strict"]["hard"]["pass@4"] == 0.0 and m["answer"]["hard"]["pass@4"] == 1.0
-    assert m["per_op"]["3"]["pass@1"] == 0.5
+    assert m["strict"]["hard"]["pass@4"] == 0.0
+    assert set(m["strict"]["id"]) == {"pass@1", "pass@1_ci", "pass@4", "pass@4_ci"}  # the headline only
+    assert E.per_op(df)["3"] == {"pass@1": 0.5, "pass@4": 1.0}
     lo, hi = m["strict"]["id"]["pass@1_ci"]
     assert lo <= m["strict"]["id"]["pass@1"] <= hi
-    rows = E.curves(df, {"id": [2, 3]})
-    assert {r["k"] for r in rows} == {1, 2, 4}
+    tables = E.curves(df, {"id": [2, 3], "hard": [9]})
+    assert [r["k"] for r in tables["passk"]] == [1, 2, 4]  # one row per k, one column per range
+    assert tables["passk"][-1] == {"k": 4, "id": pytest.approx(2 / 3, abs=1e-4), "hard": 0.0}
+    assert tables["passk_answer"][-1]["hard"] == 1.0
+    assert tables["passk_op"][0] == {"k": 1, "op 2": 0.5, "op 3": 0.5, "op 9": 0.0}
 
 
 def test_metrics_and_findings_quote_the_same_interval():
@@ -155,9 +159,9 @@ def test_unbiased_estimator_used_on_counts():
             "n_truncated": [0],
         }
     )
-    m = E.metrics(df, {"id": [2]})
-    assert m["strict"]["id"]["pass@2"] == pytest.approx(1 - 7 / 8 * 6 / 7, abs=1e-5)
-    assert np.isclose(m["strict"]["id"]["pass@8"], 1.0)
+    rows = {r["k"]: r["id"] for r in E.curves(df, {"id": [2]})["passk"]}
+    assert rows[2] == pytest.approx(1 - 7 / 8 * 6 / 7, abs=1e-5)
+    assert np.isclose(E.metrics(df, {"id": [2]})["strict"]["id"]["pass@8"], 1.0)
 
 
 def test_calibrate_picks_the_edge():

@@ -225,3 +225,29 @@ def test_figure_stage_must_declare_what_it_reads(tmp_path):
         jobs.check_declared("process", [], y)
     # the real dvc.yaml declares what the default findings read
     jobs.check_declared("edge", ["reports/eval/rl_edge.parquet"], root / "dvc.yaml")
+
+
+def test_dvc_plots_overlay_the_evaluations_each_finding_compares():
+    """The top-level plots of dvc.yaml draw, for each finding, exactly the evaluations that
+    params.yaml's findings section compares (finding 1 on its edge set)."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    plots = yaml.safe_load((root / "dvc.yaml").read_text())["plots"]
+    p = yaml.safe_load((root / "params.yaml").read_text())["findings"]
+    drawn = {}
+    for entry in plots:
+        if isinstance(entry, dict):
+            ((name, props),) = entry.items()
+            if name.startswith("finding "):
+                drawn[name.split(":")[0]] = {Path(f).stem for f in props["y"]}
+    want = {
+        "finding 1": set(p["edge"]["edge_set"].values()),
+        "finding 4": set(p["process"]["runs"].values()),
+        "finding 3": set(p["midrl"]["runs"].values()),
+        "finding 2": set(p["context"]["rl"].values()),
+    }
+    assert drawn == want
+    ranges = set(yaml.safe_load((root / "params.yaml").read_text())["evaluate"]["ranges"])
+    by_range = [e for e in plots if isinstance(e, dict) and "reports/plots/passk" in e]
+    assert by_range and set(by_range[0]["reports/plots/passk"]["y"]) == ranges

@@ -8,7 +8,7 @@ pass@k per range / op / context with bootstrap intervals over problems.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,61 +187,65 @@ def run(
     return df.with_columns(pl.lit(seconds).alias("eval_seconds"), pl.lit(gen_tokens[0]).alias("gen_tokens"))
 
 
-def metrics(df: pl.DataFrame, ranges: Mapping[str, list[int]]) -> dict[str, Any]:
-    """Compact metrics for ``dvc exp show``: strict and answer-only pass@k per range and per op."""
+def _passk(sub: pl.DataFrame, k: int, col: str = "c_strict") -> np.ndarray:
+    """Per-problem pass@k of the rows ``sub`` (unbiased, from n samples and c correct)."""
+    return pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), k)
+
+
+def per_op(df: pl.DataFrame, ks: Sequence[int] | None = None, col: str = "c_strict") -> dict[str, dict]:
+    """``{op: {"pass@k": mean over the op's problems}}`` for each k (default: 1 and n)."""
     n = int(df["n"].min())
-    ks = ks_for(n)
-    if "id" in df.columns:
-        df = df.sort("id")  # the row order findings use: the same bootstrap, the same interval
-    out: dict[str, Any] = {"samples": n, "problems": df.height}
-    for kind, col in (("strict", "c_strict"), ("answer", "c_answer")):
-        block: dict[str, Any] = {}
-        for name, ops in ranges.items():
-            sub = df.filter(pl.col("op").is_in(ops))
-            if sub.height == 0:
-                continue
-            entry = {}
-            for k in ks:
-                v = pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), k)
-                entry[f"pass@{k}"] = round(float(v.mean()), 5)
-                if kind == "strict" and k in (1, n):
-                    lo, hi = bootstrap_ci(v)  # the project's one interval (passk.REPS, SEED)
-                    entry[f"pass@{k}_ci"] = [round(lo, 5), round(hi, 5)]
-            block[name] = entry
-        out[kind] = block
-    per_op = {}
+    ks = list(ks) if ks is not None else sorted({1, n})
+    out = {}
     for op in sorted(set(df["op"].to_list())):
         sub = df.filter(pl.col("op") == op)
-        per_op[str(op)] = {
-            f"pass@{k}": round(
-                float(pass_at_k_array(sub["n"].to_numpy(), sub["c_strict"].to_numpy(), k).mean()), 5
-            )
-            for k in (1, n)
-        }
-    out["per_op"] = per_op
+        out[str(op)] = {f"pass@{k}": round(float(_passk(sub, k, col).mean()), 5) for k in ks}
+    return out
+
+
+def metrics(df: pl.DataFrame, ranges: Mapping[str, list[int]]) -> dict[str, Any]:
+    """The headline block ``dvc exp show`` lists: strict pass@1 and pass@n per range, each with the
+    project's one 95% interval (``passk.bootstrap_ci``), and the output length. Every other k, the
+    per-op values and answer-only accuracy are in the plot tables (``curves``)."""
+    n = int(df["n"].min())
+    if "id" in df.columns:
+        df = df.sort("id")  # the row order findings use: the same bootstrap, the same interval
+    out: dict[str, Any] = {"samples": n, "problems": df.height, "strict": {}}
+    for name, ops in ranges.items():
+        sub = df.filter(pl.col("op").is_in(ops))
+        if sub.height == 0:
+            continue
+        entry = {}
+        for k in sorted({1, n}):
+            v = _passk(sub, k)
+            lo, hi = bootstrap_ci(v)
+            entry[f"pass@{k}"] = round(float(v.mean()), 5)
+            entry[f"pass@{k}_ci"] = [round(lo, 5), round(hi, 5)]
+        out["strict"][name] = entry
     out["mean_len"] = round(float(df["mean_len"].mean()), 2)
     out["truncated"] = round(float(df["n_truncated"].sum() / df["n"].sum()), 5)
     return out
 
 
-def curves(df: pl.DataFrame, ranges: Mapping[str, list[int]], by_context: bool = True) -> list[dict]:
-    """Long-format rows (group, k, pass) for plots: per range, per op, per context; strict."""
+def curves(df: pl.DataFrame, ranges: Mapping[str, list[int]]) -> dict[str, list[dict]]:
+    """Plot tables, one row per k (k = 1, 2, 4, ..., n), one column per series, for ``dvc plots``:
+    ``passk`` strict pass@k per range (null where the evaluation has no problem in it), ``passk_op``
+    strict pass@k per op (``op 2``, ...), ``passk_answer`` answer-only pass@k per range."""
     n = int(df["n"].min())
-    rows = []
-    groups: list[tuple[str, pl.DataFrame]] = [
-        (f"range:{r}", df.filter(pl.col("op").is_in(o))) for r, o in ranges.items()
-    ]
-    groups += [(f"op:{op}", df.filter(pl.col("op") == op)) for op in sorted(set(df["op"].to_list()))]
-    if by_context:
-        groups += [(f"context:{c}", df.filter(pl.col("context") == c)) for c in sorted(set(df["context"]))]
-    for name, sub in groups:
-        if sub.height == 0:
-            continue
-        for k in ks_for(n):
-            for kind, col in (("strict", "c_strict"), ("answer", "c_answer")):
-                v = pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), k)
-                rows.append({"group": name, "metric": kind, "k": k, "pass": round(float(v.mean()), 5)})
-    return rows
+    groups = {r: df.filter(pl.col("op").is_in(o)) for r, o in ranges.items()}
+    ops = {f"op {op}": df.filter(pl.col("op") == op) for op in sorted(set(df["op"].to_list()))}
+
+    def value(sub: pl.DataFrame, k: int, col: str) -> float | None:  # None: no problem in the range
+        return round(float(_passk(sub, k, col).mean()), 5) if sub.height else None
+
+    def table(series: Mapping[str, pl.DataFrame], col: str) -> list[dict]:
+        return [{"k": k, **{name: value(sub, k, col) for name, sub in series.items()}} for k in ks_for(n)]
+
+    return {
+        "passk": table(groups, "c_strict"),
+        "passk_op": table(ops, "c_strict"),
+        "passk_answer": table(groups, "c_answer"),
+    }
 
 
 def tensor_device(name: str) -> torch.device:
