@@ -1,6 +1,7 @@
 """GRPO: rewards, advantages, the update's direction, resume, bad params."""
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -167,6 +168,10 @@ def test_resume_is_bit_identical(pool_setup):
     # the ledger counts the steps before the kill too: the same compute as the uninterrupted run
     for k in ("rollout_tokens", "update_tokens", "flops_actual", "token_equivalent_actual"):
         assert summary[k] == whole[k] > 0
+    # dvc metrics: each value once (the last step's under its group, no final/ copies)
+    live = json.loads((full.live / "metrics.json").read_text())
+    assert live["reward"]["mean"] == whole["final/reward/mean"] and live["steps"] == 3
+    assert not [k for k in live if k.startswith("final/")]
 
 
 def test_auto_max_new_tokens_leaves_room_for_the_longest_gold_trace(pool_setup):

@@ -489,7 +489,8 @@ def run(
     }
     if dd.main:
         for k, v in summary.items():
-            live.summary[k] = v
+            if not k.startswith("final/"):  # dvclive's summary already holds the last step's values
+                live.summary[k] = v
         live.end()
         policy.cpu()
         M.save(policy, paths.out, paths.tokenizer, extra={"rl_steps": cfg.steps, "init": cfg.init})
