@@ -322,3 +322,48 @@ def test_two_lanes_run_a_real_dvc_dag(tmp_path):
     assert sorted(planned) == ["c", "d"]
     bad = subprocess.run([*lane, "nope"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown stage 'nope'" in bad.stderr
+
+
+def test_heartbeat_reports_each_running_stage_and_the_expected_end(tmp_path):
+    """Every heartbeat: one line per running stage with its last progress, time in, time left by its
+    recorded cost, and the plan's critical path."""
+    plan = {"train": frozenset(), "eval": frozenset({"train"})}
+    world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": [], "alone": []}
+    cost = {"train": 600.0, "eval": 300.0}.__getitem__
+    now, logged = [0.0], []
+
+    def sleep(_):
+        now[0] += 60.0
+
+    out = lanes.schedule(
+        plan,
+        lambda s, alone: FakeJob(s, world, {"train": 4, "eval": 2}[s], 0, alone),
+        lanes=2,
+        poll_s=60,
+        log=logged.append,
+        clock=lambda: now[0],
+        sleep=sleep,
+        cost=cost,
+        progress=lambda s: "train 120/480 (25%), tok_s 11,199" if s == "train" else None,
+        heartbeat_s=120,
+    )
+    assert out.ok
+    beats = [line for line in logged if "..." in line]
+    first = next(line for line in beats if "train:" in line)
+    assert "train 120/480 (25%), tok_s 11,199; 2 min in, about 8 min left" in first
+    # the train stage's rest (8 min) plus the evaluation after it (5 min)
+    assert any("expected end in about 13 min (1 stages waiting)" in line for line in beats)
+    assert any("eval: running;" in line for line in beats)
+
+
+def test_last_progress_reads_the_stage_log(tmp_path):
+    log = tmp_path / "s.log"
+    assert lanes.last_progress(log) is None  # no log yet
+    log.write_text(
+        "Running stage 'pretrain@base':\n"
+        "train:   1%|          | 10/1464 [00:30<1:00:00, 1.31s/step, loss=2.1, tok_s=3,120]"
+        "\rtrain:  33%|###       | 485/1464 [14:10<30:36, 1.88s/step, loss=0.281, tok_s=2,203]"
+    )
+    assert lanes.last_progress(log) == "train 485/1464 (33%), tok_s 2,203"
+    log.write_text("no bar here\n")
+    assert lanes.last_progress(log) is None

@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -191,8 +192,15 @@ def schedule(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     cost: Callable[[str], float] = weight,
+    progress: Callable[[str], str | None] = lambda s: None,
+    heartbeat_s: float = 60.0,
 ) -> Outcome:
     """Run ``plan`` (stage -> planned upstream stages) with at most ``lanes`` jobs at a time.
+
+    Every ``heartbeat_s`` it logs one line per running stage: its last progress (``progress``: the
+    stage's own progress bar, e.g. steps done / total and tokens/s), how long it has run and, from
+    ``cost`` (the seconds it took last time, else a per-kind estimate), about how long it has left;
+    and an estimated finish of the whole plan (its critical path of expected stage seconds).
 
     ``start(stage, alone)`` launches a job; ``alone`` is true when nothing else runs or is ready. Then
     nothing can become ready before this stage ends (every other stage waits on it), so it may use
@@ -205,9 +213,13 @@ def schedule(
     running: dict[str, tuple[Job, float]] = {}
     out = Outcome()
     done: set[str] = set()
-    t0 = clock()
+    t0 = last_beat = clock()
     try:
         while waiting or running:
+            if running and clock() - last_beat >= heartbeat_s:
+                last_beat = clock()
+                for line in heartbeat(running, waiting, prio, cost, progress, clock()):
+                    log(f"[{clock() - t0:7.0f}s] ...    {line}")
             for s, (job, began) in list(running.items()):
                 rc = job.poll()
                 if rc is None:
@@ -249,6 +261,54 @@ def schedule(
             job.terminate()
         raise
     return out
+
+
+def heartbeat(
+    running: Mapping[str, tuple[Job, float]],
+    waiting: Mapping[str, frozenset[str]],
+    prio: Mapping[str, float],
+    cost: Callable[[str], float],
+    progress: Callable[[str], str | None],
+    now: float,
+) -> list[str]:
+    """One line per running stage, then the plan's expected end (see ``schedule``)."""
+    lines, left_by_stage = [], {}
+    for s, (_, began) in sorted(running.items()):
+        ran = now - began
+        left_by_stage[s] = max(0.0, cost(s) - ran)
+        what = progress(s) or "running"
+        lines.append(f"{s}: {what}; {ran / 60:.0f} min in, about {left_by_stage[s] / 60:.0f} min left")
+    # the longest chain still ahead: a running stage's rest plus what waits below it
+    ahead = max(
+        [left_by_stage[s] + prio[s] - cost(s) for s in left_by_stage] + [prio[s] for s in waiting],
+        default=0.0,
+    )
+    lines.append(f"expected end in about {ahead / 60:.0f} min ({len(waiting)} stages waiting)")
+    return lines
+
+
+_PROGRESS = re.compile(r"(\d+)/(\d+) \[")
+_RATE = re.compile(r"(tok_s|tokens/s|sample/s|step/s)=?\s*([\d.,]+k?)")
+
+
+def last_progress(log_file: Path) -> str | None:
+    """The last progress-bar state written to a stage's log: ``done/total (pct)`` and a rate."""
+    try:
+        with open(log_file, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 4096))
+            tail = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    for frag in reversed(re.split(r"[\r\n]", tail)):
+        m = _PROGRESS.search(frag)
+        if m:
+            done, total = int(m.group(1)), int(m.group(2))
+            rate = _RATE.search(frag)
+            label = frag[: m.start()].split(":")[0].strip() or "progress"
+            extra = f", {rate.group(1)} {rate.group(2)}" if rate else ""
+            return f"{label} {done}/{total} ({100 * done / max(total, 1):.0f}%){extra}"
+    return None
 
 
 def dag(root: Path) -> dict[str, frozenset[str]]:
@@ -479,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda s, alone: Process(s, root, threads * args.lanes if alone else threads, extra),
         lanes=args.lanes,
         cost=cost,
+        progress=lambda s: last_progress(root / LOG_DIR / f"{s}.log"),
     )
     wall = time.monotonic() - t0
     # remember how long the stages that really ran took (not those DVC found unchanged and skipped)
