@@ -30,7 +30,7 @@ from bench_model import (  # this folder is on sys.path when run as a script
     train_step,
 )
 from interplay import model as M
-from interplay.train import flops_per_token
+from interplay.compute import flops_per_token
 
 
 def best_of(fn, reps: int = 5, warmup: int = 2) -> float:

@@ -55,7 +55,8 @@ def train_step(cfg, batch: int, seq: int, compile_model: bool = False):
 def _train(q, threads: int, batch: int, seq: int, steps: int, compile_model: bool = False) -> None:
     import torch
 
-    from interplay.train import CPU_PEAK_FLOPS_PER_THREAD, flops_per_token
+    from interplay.compute import flops_per_token
+    from interplay.train import CPU_PEAK_FLOPS_PER_THREAD
 
     torch.set_num_threads(threads)
     cfg, _ = model_config()

@@ -32,7 +32,7 @@ from interplay import levers
 from interplay.data import parse_ops
 from interplay.io import write_text
 from interplay.model import config_from_params
-from interplay.train import flops_per_token
+from interplay.compute import flops_per_token
 
 
 def _git(*args: str) -> bytes:
