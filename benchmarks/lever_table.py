@@ -29,10 +29,10 @@ import polars as pl
 import yaml
 
 from interplay import levers
+from interplay.compute import flops_per_token
 from interplay.data import parse_ops
 from interplay.io import write_text
 from interplay.model import config_from_params
-from interplay.compute import flops_per_token
 
 
 def _git(*args: str) -> bytes:
