@@ -51,25 +51,66 @@ def write(name, df):
     df.write_parquet(f"reports/eval/{name}.parquet")
 
 
+EDGE_CFG = {
+    "base": "base",
+    "rl": {"ID": "rl_id", "edge": "rl_edge", "hard": "rl_hard"},
+    "edge_label": "edge",
+    "id_label": "ID",
+    "hard_label": "hard",
+}
+FLAT = {2: 0.9, 3: 0.8, 4: 0.05, 5: 0.02, 6: 0.0, 7: 0.0}
+
+
 def test_edge_finding_reproduced_when_edge_rl_lifts_edge(workdir):
-    write("base", fake_eval({2: 0.9, 3: 0.8, 4: 0.05, 5: 0.02, 6: 0.0, 7: 0.0}))
+    write("base", fake_eval(FLAT))
     write("rl_id", fake_eval({2: 0.95, 3: 0.85, 4: 0.05, 5: 0.02, 6: 0.0, 7: 0.0}, seed=1))
     write("rl_edge", fake_eval({2: 0.9, 3: 0.8, 4: 0.4, 5: 0.3, 6: 0.01, 7: 0.0}, seed=2))
-    cfg = {"base": "base", "rl": {"ID": "rl_id", "edge": "rl_edge"}, "edge_label": "edge", "id_label": "ID"}
+    write("rl_hard", fake_eval(FLAT, seed=9))
+    cfg = EDGE_CFG
     f = F.edge_of_competence(cfg, RANGES, Path("figs"))
     assert f.verdict == "reproduced" and f.metrics["d_edge"] > 0.2
+    assert f.metrics["d_edge_vs_id"] > 0.2 and f.metrics["d_edge_vs_hard"] > 0.2
+    assert "edge - hard, OOD-edge pass@n" in f.tables[0] and "not above 0" in f.tables[0]
     assert (workdir / "figs/edge_passk.png").stat().st_size > 1000
     md = F.as_markdown(f)
     assert "Verdict: reproduced" in md and "figures/edge/edge_passk.png" in md
 
 
 def test_edge_finding_not_reproduced_without_gain(workdir):
-    rates = {2: 0.9, 3: 0.8, 4: 0.05, 5: 0.02, 6: 0.0, 7: 0.0}
-    write("base", fake_eval(rates))
-    write("rl_id", fake_eval(rates, seed=3))
-    write("rl_edge", fake_eval(rates, seed=4))
-    cfg = {"base": "base", "rl": {"ID": "rl_id", "edge": "rl_edge"}, "edge_label": "edge", "id_label": "ID"}
-    assert F.edge_of_competence(cfg, RANGES, Path("figs")).verdict == "not reproduced"
+    write("base", fake_eval(FLAT))
+    write("rl_id", fake_eval(FLAT, seed=3))
+    write("rl_edge", fake_eval(FLAT, seed=4))
+    write("rl_hard", fake_eval(FLAT, seed=9))
+    assert F.edge_of_competence(EDGE_CFG, RANGES, Path("figs")).verdict in ("not reproduced",)
+
+
+def test_edge_finding_needs_the_gain_only_at_the_edge(workdir):
+    lifted = {2: 0.9, 3: 0.8, 4: 0.4, 5: 0.3, 6: 0.01, 7: 0.0}
+    write("base", fake_eval(FLAT))
+    write("rl_id", fake_eval(FLAT, seed=3))
+    write("rl_edge", fake_eval(lifted, seed=2))
+    write("rl_hard", fake_eval(lifted, seed=9))  # RL on the hard range lifts the edge just as much
+    f = F.edge_of_competence(EDGE_CFG, RANGES, Path("figs"))
+    assert f.verdict != "reproduced" and abs(f.metrics["d_edge_vs_hard"]) < 0.1
+    # RL on ID data that lifts ID pass@n fails the rule even when the edge gain holds
+    write("rl_hard", fake_eval(FLAT, seed=9))
+    write("rl_id", fake_eval({2: 1.0, 3: 1.0, 4: 0.05, 5: 0.02, 6: 0.0, 7: 0.0}, n=16, seed=3))
+    base_low = fake_eval({2: 0.05, 3: 0.05, 4: 0.05, 5: 0.02, 6: 0.0, 7: 0.0})
+    write("base", base_low)
+    assert F.edge_of_competence(EDGE_CFG, RANGES, Path("figs")).verdict == "not reproduced"
+
+
+def test_edge_finding_direction_only_when_the_gain_is_within_noise(workdir):
+    write("base", fake_eval(FLAT))
+    write("rl_id", fake_eval(FLAT, seed=3))
+    write("rl_hard", fake_eval(FLAT, seed=9))
+    for seed in range(10, 40):  # a small lift: find data where every estimate is positive, not all sure
+        write("rl_edge", fake_eval({**FLAT, 4: 0.09, 5: 0.04}, seed=seed))
+        f = F.edge_of_competence(EDGE_CFG, RANGES, Path("figs"))
+        m = f.metrics
+        if min(m["d_edge"], m["d_edge_vs_id"], m["d_edge_vs_hard"]) > 0 and f.verdict != "reproduced":
+            break
+    assert f.verdict == "direction only"
 
 
 def test_edge_finding_compares_at_the_edge_on_the_edge_set(workdir):
@@ -77,15 +118,18 @@ def test_edge_finding_compares_at_the_edge_on_the_edge_set(workdir):
     lifted = {2: 0.9, 3: 0.8, 4: 0.4, 5: 0.3, 6: 0.0, 7: 0.0}
     write("base", fake_eval(flat))
     write("rl_id", fake_eval(flat, seed=3))
+    write("rl_hard", fake_eval(flat, seed=9))
     write("rl_edge", fake_eval(flat, seed=4))  # no gain on the main evaluation ...
     write("base_set", fake_eval({4: 0.05, 5: 0.02}, per_op=60, seed=5))
     write("rl_id_set", fake_eval({4: 0.05, 5: 0.02}, per_op=60, seed=6))
+    write("rl_hard_set", fake_eval({4: 0.05, 5: 0.02}, per_op=60, seed=8))
     write("rl_edge_set", fake_eval({4: 0.4, 5: 0.3}, per_op=60, seed=7))  # ... a gain on the edge set
-    cfg = {"base": "base", "rl": {"ID": "rl_id", "edge": "rl_edge"}, "edge_label": "edge", "id_label": "ID"}
-    with_set = {**cfg, "edge_set": {"base": "base_set", "ID": "rl_id_set", "edge": "rl_edge_set"}}
+    cfg = EDGE_CFG
+    sets = {"base": "base_set", "ID": "rl_id_set", "edge": "rl_edge_set", "hard": "rl_hard_set"}
+    with_set = {**cfg, "edge_set": sets}
     f = F.edge_of_competence(with_set, RANGES, Path("figs"))
     assert f.verdict == "reproduced" and f.metrics["d_edge"] > 0.2 and f.metrics["edge_problems"] == 120
-    assert "on the edge set (120 problems)" in f.tables[1] and "(120 problems)" in f.summary
+    assert "on the edge set (120 problems)" in f.tables[2] and "on 120 problems" in f.summary
     assert F.edge_of_competence(cfg, RANGES, Path("figs")).verdict == "not reproduced"
     # and the other way round: the verdict reads the edge set, not the main evaluation
     write("rl_edge", fake_eval(lifted, seed=4))
@@ -99,10 +143,10 @@ def test_figures_stage_names_a_bad_edge_set(workdir):
     import sys
 
     root = Path(__file__).resolve().parents[1]
-    runs = "{base: {}, rl_id: {}, rl_edge: {}, base_set: {}}"
+    runs = "{base: {}, rl_id: {}, rl_edge: {}, rl_hard: {}, base_set: {}}"
     edge = (
-        "{base: base, rl: {ID: rl_id, edge: rl_edge}, edge_label: edge, id_label: ID, "
-        "edge_set: {base: base_set, edge: rl_edge}}"  # no evaluation for 'ID'
+        "{base: base, rl: {ID: rl_id, edge: rl_edge, hard: rl_hard}, edge_label: edge, id_label: ID, "
+        "hard_label: hard, edge_set: {base: base_set, edge: rl_edge, hard: rl_hard}}"  # none for 'ID'
     )
     (workdir / "params.yaml").write_text(
         f"evaluate:\n  ranges: {{id: '2-3', edge: '4-5'}}\n  runs: {runs}\nfindings:\n  edge: {edge}\n"
@@ -126,10 +170,11 @@ def test_process_and_midrl_and_context(workdir):
         RANGES,
         Path("figs"),
     )
-    assert f.verdict == "reproduced" and len(f.tables) == 3
-    # the paired-difference table: one row per non-outcome reward, its pass@1 cell is the verdict's
-    diff_row = next(line for line in f.tables[1].splitlines() if line.startswith("| 0.2/0.8 |"))
-    assert diff_row.split("|")[2].strip() in f.summary
+    assert f.verdict == "reproduced" and len(f.tables) == 4
+    assert "Holm" in f.tables[0] and "0.2/0.8 - outcome, pass@1 op 2-5" in f.summary
+    # the paired-difference table: one row per non-outcome reward (its pass@1 cell: the same mean)
+    diff_row = next(line for line in f.tables[2].splitlines() if line.startswith("| 0.2/0.8 |"))
+    assert diff_row.split("|")[2].strip().split(" ")[0] in f.tables[0]
     assert f.metrics["0.2/0.8/op 2-5 @1 - outcome"] > 0.1 and "outcome/op 2-5 @1 - outcome" not in f.metrics
     write("b0", fake_eval({2: 0.5, 3: 0.0, 4: 0.0}))
     write("b10", fake_eval({2: 0.9, 3: 0.5, 4: 0.3}, seed=6))
@@ -137,7 +182,7 @@ def test_process_and_midrl_and_context(workdir):
         {"rl": {"0%": "b0", "10%": "b10"}, "zero_label": "0%", "seeded_labels": ["10%"]}, [3, 4], Path("figs")
     )
     assert f.verdict == "reproduced"
-    per_op = f.tables[1]
+    per_op = f.tables[2]
     assert "op 2 (not in verdict)" in per_op and "| op 3 |" in per_op
     row_b0 = next(line for line in per_op.splitlines() if line.startswith("| 0% |"))
     assert row_b0.split("|")[2].strip() != "0.0" and row_b0.split("|")[3].strip() == "0.0"
@@ -153,11 +198,11 @@ def test_process_and_midrl_and_context(workdir):
         RANGES,
         Path("figs"),
     )
-    assert f.verdict == "reproduced" and "mid only vs" not in f.summary
+    assert f.verdict == "reproduced" and "mid only -" not in f.summary
     # differences against RL alone for every other split, the mid-only one included (on the edge)
     assert f.metrics["beta 0.5/hard @n - rl_only"] > 0.2 and f.metrics["mid only/edge @1 - rl_only"] > 0.1
     assert abs(f.metrics["beta 0.5/edge @1 - rl_only"]) < 0.1
-    assert "| mid only |" in f.tables[1] and "| RL only |" not in f.tables[1]
+    assert "| mid only |" in f.tables[2] and "| RL only |" not in f.tables[2]
 
 
 def test_missing_evaluation_is_named(workdir):

@@ -42,6 +42,18 @@ def test_rewards():
     assert rl.reward(good, gated) == pytest.approx(1.0)
 
 
+def test_shuffled_rewards_keep_their_values_and_lose_their_rollouts():
+    r = np.array([[1.0, 0, 0, 0], [0, 0, 0, 0], [1, 1, 0, 0]])
+    a, b = rl.shuffled(r, 0, 3), rl.shuffled(r, 0, 3)
+    assert np.array_equal(a, b) and a.shape == r.shape  # deterministic
+    assert sorted(a.ravel()) == sorted(r.ravel()) and a.sum() == r.sum()
+    assert any(not np.array_equal(rl.shuffled(r, 0, s), r) for s in range(5))
+    assert rl.shuffled(np.zeros((0, 4)), 0, 0).shape == (0, 4)
+    assert cfg(shuffle_rewards=True).shuffle_rewards
+    c = rl.config_from_params({"dataset": "d", "init": "i", "shuffle_rewards": True}, "rl.runs.x")
+    assert c.shuffle_rewards is True
+
+
 def test_advantages():
     r = np.array([[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
     a = rl.advantages(r, True)

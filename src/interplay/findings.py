@@ -2,8 +2,8 @@
 
 Each finding compares evaluation runs (``reports/eval/<name>.parquet``) on the same problems, so
 differences use a paired bootstrap over problems. A verdict is computed from the data:
-"reproduced" when the paper's direction holds with a 95% interval that excludes zero where the
-paper's effect is large, "not reproduced" otherwise, with the numbers beside it.
+"reproduced", "direction only" or "not reproduced" by the rules of ``interplay.verdicts``, with the
+differences each verdict rests on, the problems and the training seeds beside it.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from interplay import inputs, plots
+from interplay import verdicts as V
 from interplay.passk import bootstrap_ci, pass_at_k_array
 
 EVAL_DIR = Path("reports/eval")
@@ -43,12 +45,17 @@ def value(df: pl.DataFrame, ops: Sequence[int], k: int | str) -> tuple[float, fl
     return float(v.mean()), lo, hi
 
 
+def _paired_values(a: pl.DataFrame, b: pl.DataFrame, ops: Sequence[int], k: int | str) -> np.ndarray:
+    """Per-problem a - b over the problems both evaluated (problem-id order)."""
+    j = per_problem(a, ops, k).join(per_problem(b, ops, k), on="id", suffix="_b")
+    return (j["v"] - j["v_b"]).to_numpy()
+
+
 def paired_diff(
     a: pl.DataFrame, b: pl.DataFrame, ops: Sequence[int], k: int | str
 ) -> tuple[float, float, float]:
     """mean(a - b) over the problems both evaluated, with a paired bootstrap interval."""
-    j = per_problem(a, ops, k).join(per_problem(b, ops, k), on="id", suffix="_b")
-    d = (j["v"] - j["v_b"]).to_numpy()
+    d = _paired_values(a, b, ops, k)
     if d.size == 0:
         return float("nan"), float("nan"), float("nan")
     lo, hi = bootstrap_ci(d)
@@ -80,10 +87,6 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _excludes_zero(lo: float, hi: float, positive: bool = True) -> bool:
-    return lo > 0 if positive else hi < 0
-
-
 def _diffs_vs(
     runs: Mapping[str, pl.DataFrame], ref: str, cells: Mapping[str, tuple[Sequence[int], int | str]]
 ) -> dict[str, dict[str, tuple[float, float, float]]]:
@@ -98,6 +101,16 @@ def _diffs_vs(
 def _diff_table(first: str, ref: str, diffs: Mapping[str, Mapping[str, tuple[float, float, float]]]) -> str:
     header = [first, *[f"{c} - {ref}" for c in next(iter(diffs.values()), {})]]
     return _table(header, [[lab, *[ci(*d) for d in ds.values()]] for lab, ds in diffs.items()])
+
+
+def _rule_table(rule: Sequence[V.Diff]) -> str:
+    """The differences a verdict rests on, each with the paper's direction and whether it holds."""
+    sign = {1: "> 0", -1: "< 0", 0: "not above 0"}
+    rows = []
+    for d in rule:
+        holds = (d.lo <= 0) if d.direction == 0 else d.excludes_zero()
+        rows.append([d.name, ci(d.mean, d.lo, d.hi), sign[d.direction], "yes" if holds else "no"])
+    return _table(["the verdict needs", "points, 95% interval", "paper", "interval agrees"], rows)
 
 
 def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: Path) -> Finding:
@@ -130,14 +143,24 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
     edge_set = cfg.get("edge_set") or {}
     e_base = load_eval(edge_set["base"]) if edge_set else base
     e_runs = {label: load_eval(edge_set[label]) for label in runs} if edge_set else runs
+    hard_label = cfg["hard_label"]
     d_edge = paired_diff(e_runs[edge_label], e_base, edge_ops, "n")
+    d_vs_id = paired_diff(e_runs[edge_label], e_runs[id_label], edge_ops, "n")
+    d_vs_hard = paired_diff(e_runs[edge_label], e_runs[hard_label], edge_ops, "n")
     d_id = paired_diff(runs[id_label], base, ranges["id"], "n")
-    ok = _excludes_zero(d_edge[1], d_edge[2]) and not _excludes_zero(d_id[1], d_id[2])
+    # the rule (interplay.verdicts), fixed before the competent-base rerun: RL at the edge lifts
+    # OOD-edge pass@n over the base and over RL on the other ranges ("only at the edge"), and RL on
+    # ID data does not lift ID pass@n
+    rule = [
+        V.Diff(f"{edge_label} - base, OOD-edge pass@n", *d_edge, 1),
+        V.Diff(f"{edge_label} - {id_label}, OOD-edge pass@n", *d_vs_id, 1),
+        V.Diff(f"{edge_label} - {hard_label}, OOD-edge pass@n", *d_vs_hard, 1),
+        V.Diff(f"{id_label} - base, ID pass@n (must not be above 0)", *d_id, 0),
+    ]
     n_edge = per_problem(e_base, edge_ops, 1).height
-    summary = (
-        f"RL on {edge_label}: OOD-edge pass@n {ci(*d_edge)} points vs base ({n_edge} problems); "
-        f"RL on {id_label}: ID pass@n {ci(*d_id)} points vs base (paper: large edge gain; no ID "
-        "pass@128 gain)."
+    summary = "; ".join(f"{d.name}: {ci(d.mean, d.lo, d.hi)}" for d in rule) + (
+        f" (points; OOD-edge on {n_edge} problems; one training seed per run). Paper: a large edge "
+        "gain, only from RL at the edge; no ID pass@128 gain."
     )
     n_main = per_problem(base, edge_ops, 1).height
     diff_header = ["RL run", f"OOD-edge pass@n - base (points, {n_main} problems)"]
@@ -152,11 +175,18 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
     return Finding(
         "edge",
         "Finding 1: RL lifts pass@n only at the edge of competence",
-        "reproduced" if ok else "not reproduced",
+        V.verdict(rule),
         summary,
-        [_table(header, rows), _table(diff_header, diffs)],
+        [_rule_table(rule), _table(header, rows), _table(diff_header, diffs)],
         ["edge_passk.png", "edge_reward.png"],
-        {**metrics, "d_edge": d_edge[0], "d_id": d_id[0], "edge_problems": n_edge},
+        {
+            **metrics,
+            "d_edge": d_edge[0],
+            "d_edge_vs_id": d_vs_id[0],
+            "d_edge_vs_hard": d_vs_hard[0],
+            "d_id": d_id[0],
+            "edge_problems": n_edge,
+        },
     )
 
 
@@ -176,8 +206,12 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
         metrics[f"{label}/pass@n"] = m[0]
     zero, seeded = cfg["zero_label"], cfg["seeded_labels"]
     diffs = {lab: paired_diff(runs[lab], runs[zero], ops, "n") for lab in seeded}
-    ok = all(_excludes_zero(d[1], d[2]) for d in diffs.values())
-    summary = "; ".join(f"{lab} vs {zero}: {ci(*d)} points pass@n on context B" for lab, d in diffs.items())
+    # the rule (interplay.verdicts): every seeded share beats no seed on context-B pass@n
+    rule = [V.Diff(f"{lab} - {zero}, context-B pass@n", *d, 1) for lab, d in diffs.items()]
+    n_prob = per_problem(runs[zero], ops, 1).height
+    summary = "; ".join(f"{d.name}: {ci(d.mean, d.lo, d.hi)}" for d in rule) + (
+        f" (points; {n_prob} problems; one training seed per run)"
+    )
     # per op, every op evaluated: shows whether the seed is learned where it was seeded (ops outside
     # the finding's range, e.g. op 2) even when it does not transfer to the finding's ops
     ops_of = {label: set(df["op"].to_list()) for label, df in runs.items()}
@@ -190,9 +224,10 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
     return Finding(
         "context",
         "Finding 2: context transfer needs a pre-training seed",
-        "reproduced" if ok else "not reproduced",
-        summary + " (paper: >= 1% generalises, 0% fails).",
+        V.verdict(rule),
+        summary + ". Paper: >= 1% generalises, 0% fails.",
         [
+            _rule_table(rule),
             _table(["B share in pre-training", f"pass@n (ops {min(ops)}-{max(ops)})", "pass@1"], rows),
             "Context-B strict pass@n per op:\n\n" + _table(header, per_op),
         ],
@@ -223,17 +258,30 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
     # every split against RL alone, paired over problems: the verdict's column and the edge's
     cols = [("edge", 1), ("edge", "n"), ("hard", 1), ("hard", "n")]
     diffs = _diffs_vs(runs, rl_only, {f"{r} @{k}": (ranges[r], k) for r, k in cols})
-    # the verdict: a mixed split (not mid-training alone) beats RL alone on OOD-hard pass@n
-    best = {lab: ds["hard @n"] for lab, ds in diffs.items() if lab != cfg.get("mid_only_label")}
-    win = [lab for lab, d in best.items() if _excludes_zero(d[1], d[2])]
+    # the rule (interplay.verdicts): some mixed split (not mid-training alone) beats RL alone on
+    # OOD-hard pass@n, Holm-corrected for the number of splits compared
+    mixed = [lab for lab in diffs if lab != cfg.get("mid_only_label")]
+    verdict, rule = V.holm_any(
+        [_paired_values(runs[lab], runs[rl_only], ranges["hard"], "n") for lab in mixed],
+        [f"{lab} - {rl_only}, OOD-hard pass@n" for lab in mixed],
+        lambda v, level: bootstrap_ci(v, level=level),
+    )
     rows = [[lab, *[pct(table[lab][c]) for c in table[lab]]] for lab in runs]
-    summary = "; ".join(f"{lab} vs {rl_only}: OOD-hard pass@n {ci(*d)}" for lab, d in best.items())
+    n_prob = per_problem(runs[rl_only], ranges["hard"], 1).height
+    summary = "; ".join(f"{d.name}: {ci(d.mean, d.lo, d.hi)}" for d in rule) + (
+        f" (points; {n_prob} problems; one training seed per run; Holm-corrected). Paper: a mixed "
+        "split wins on OOD-hard."
+    )
     return Finding(
         "midrl",
         "Finding 3: mid-training + RL vs RL alone at equal compute",
-        "reproduced" if win else "not reproduced",
-        summary + " (paper: a mixed split wins on OOD-hard).",
-        [_table(["split", *next(iter(table.values()))], rows), _diff_table("split", rl_only, diffs)],
+        verdict,
+        summary,
+        [
+            _rule_table(rule),
+            _table(["split", *next(iter(table.values()))], rows),
+            _diff_table("split", rl_only, diffs),
+        ],
         ["midrl_bars.png"],
         {
             **{f"{lab}/{c}": v for lab, t in table.items() for c, v in t.items()},
@@ -277,16 +325,28 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
         runs, outcome, {f"{g} @{k}": (ops, k) for g, ops in groups.items() for k in (1, "n")}
     )
     first = next(iter(groups))  # the verdict: pass@1 on the first (ID) group
-    diffs = {lab: ds[f"{first} @1"] for lab, ds in all_diffs.items()}
-    ok = any(_excludes_zero(d[1], d[2]) for d in diffs.values())
+    # the rule (interplay.verdicts), fixed before the competent-base rerun: some process-aware reward
+    # beats outcome-only on pass@1, Holm-corrected for the number of rewards compared
+    others = [lab for lab in runs if lab != outcome]
+    per = {lab: _paired_values(runs[lab], runs[outcome], groups[first], 1) for lab in others}
+    verdict, rule = V.holm_any(
+        [per[lab] for lab in others],
+        [f"{lab} - {outcome}, pass@1 {first}" for lab in others],
+        lambda v, level: bootstrap_ci(v, level=level),
+    )
     rows = [[lab, *[pct(v) for v in table[lab].values()]] for lab in runs]
-    summary = "; ".join(f"{lab} vs {outcome}: pass@1 {ci(*d)} points" for lab, d in diffs.items())
+    n_prob = len(next(iter(per.values()))) if per else 0
+    summary = "; ".join(f"{d.name}: {ci(d.mean, d.lo, d.hi)}" for d in rule) + (
+        f" (points; {n_prob} problems; one training seed per run; Holm-corrected intervals). Paper: "
+        "+4-5 points pass@1."
+    )
     return Finding(
         "process",
         "Finding 4: process-verified rewards vs outcome-only",
-        "reproduced" if ok else "not reproduced",
-        summary + " (paper: +4-5 points pass@1).",
+        verdict,
+        summary,
         [
+            _rule_table(rule),
             _table(["reward", *next(iter(table.values()))], rows),
             _diff_table("reward", outcome, all_diffs),
             _table(

@@ -30,7 +30,7 @@ from interplay.task.spec import TaskSpec, task_spec_from_params
 CHECK_VOCAB = 4096  # model shape checks before a tokenizer exists; the stage rechecks with the real one
 FINDINGS = ("edge", "context", "midrl", "process", "ladder")
 FINDING_KEYS = {  # finding -> (required keys, optional keys) of its findings.<key> entry
-    "edge": ({"base", "rl", "edge_label", "id_label"}, {"edge_set"}),
+    "edge": ({"base", "rl", "edge_label", "id_label", "hard_label"}, {"edge_set"}),
     "context": ({"rl", "zero_label", "seeded_labels", "ops"}, set()),
     "midrl": ({"runs", "rl_only_label"}, {"mid_only_label"}),
     "process": ({"runs", "outcome_label", "op_groups"}, set()),

@@ -67,3 +67,29 @@ def bootstrap_diff_ci(
     if a.shape != b.shape:
         raise ValueError("paired bootstrap needs the same problems on both sides")
     return bootstrap_ci(a - b, reps, seed, level)
+
+
+def hierarchical_ci(
+    values: np.ndarray, reps: int = REPS, seed: int = SEED, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile interval of the mean of a (training seeds x problems) array, resampling seeds and,
+    within each replicate, problems (both with replacement): the interval covers seed-to-seed
+    variation as well as the choice of problems. With one seed it is ``bootstrap_ci`` of that row,
+    so a run with one seed is quoted with the same interval everywhere."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim == 1:
+        v = v[None, :]
+    if v.shape[0] == 1:
+        return bootstrap_ci(v[0], reps, seed, level)
+    if v.size == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    s, p = v.shape
+    means = np.empty(reps)
+    for start in range(0, reps, 1000):  # in blocks: (1000 x s x p) indices at a time
+        m = min(1000, reps - start)
+        rows = rng.integers(0, s, size=(m, s))
+        cols = rng.integers(0, p, size=(m, p))
+        means[start : start + m] = v[rows[:, :, None], cols[:, None, :]].mean(axis=(1, 2))
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)

@@ -61,6 +61,7 @@ class RLConfig:
     alpha: float = 1.0  # process reward mix: alpha * outcome + (1 - alpha) * ProcessAcc
     process_variant: str = "eq3"  # eq3 (paper text) | gated (official code: zero when answer wrong)
     dynamic_sampling: bool = False  # drop all-equal-reward groups and refill (DAPO); not in the paper
+    shuffle_rewards: bool = False  # negative control: a step's rewards permuted across its rollouts
     max_refill: int = 2  # extra prompt batches tried per step when refilling
     ops: tuple[int, ...] | None = None  # restrict the prompt pool to these ops (e.g. calibrated)
     seed: int = 0
@@ -126,7 +127,7 @@ def _config_from_merged(merged: dict[str, Any], key: str, calibrated: Mapping[st
         kw["process_variant"] = as_choice(
             merged["process_variant"], f"{key}.process_variant", ("eq3", "gated")
         )
-    for f in ("normalize_std", "dynamic_sampling"):
+    for f in ("normalize_std", "dynamic_sampling", "shuffle_rewards"):
         if f in merged:
             need(isinstance(merged[f], bool), f"{key}.{f}", "expected true or false")
             kw[f] = merged[f]
@@ -174,6 +175,16 @@ def reward(s: Score, cfg: RLConfig) -> float:
     if cfg.process_variant == "gated":
         return outcome * (cfg.alpha + (1 - cfg.alpha) * s.process_reward_official)
     return cfg.alpha * outcome + (1 - cfg.alpha) * s.process_acc
+
+
+def shuffled(rewards: np.ndarray, seed: int, step: int) -> np.ndarray:
+    """The negative control's rewards: a step's rewards permuted across all its rollouts (a pure
+    function of seed and step). Their distribution, and so the logged mean, is unchanged; which
+    rollout earns which reward is no longer related to what it wrote."""
+    if rewards.size == 0:
+        return rewards
+    perm = np.random.default_rng([seed, step]).permutation(rewards.size)
+    return rewards.reshape(-1)[perm].reshape(rewards.shape)
 
 
 def advantages(rewards: np.ndarray, normalize_std: bool, eps: float = 1e-6) -> np.ndarray:
@@ -393,6 +404,8 @@ def run(
             if kept_global >= cfg.prompts_per_step or not cfg.dynamic_sampling:
                 break
         rewards = np.array([g[2] for g in groups]) if groups else np.zeros((0, cfg.rollouts))
+        if cfg.shuffle_rewards:
+            rewards = shuffled(rewards, cfg.seed, step)
         # 2. group-relative advantages and the PPO-clip update
         tu = time.perf_counter()
         seqs, advs = [], []
