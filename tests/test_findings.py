@@ -296,3 +296,13 @@ def test_dvc_plots_overlay_the_evaluations_each_finding_compares():
     ranges = set(yaml.safe_load((root / "params.yaml").read_text())["evaluate"]["ranges"])
     by_range = [e for e in plots if isinstance(e, dict) and "reports/plots/passk" in e]
     assert by_range and set(by_range[0]["reports/plots/passk"]["y"]) == ranges
+
+
+def test_figures_leave_out_what_is_zero_everywhere_and_say_so(tmp_path):
+    from interplay import plots
+
+    evals = {"a": fake_eval({2: 0.5, 3: 0.4, 6: 0.0}), "b": fake_eval({2: 0.6, 3: 0.3, 6: 0.0}, seed=1)}
+    empty = plots.passk_curves(evals, {"id": [2, 3], "hard": [6]}, "t", tmp_path / "p.png")
+    assert empty == ["hard (op 6-6)"] and (tmp_path / "p.png").stat().st_size > 1000
+    table = {"a": {"x @1": 0.2, "z @1": 0.0}, "b": {"x @1": 0.3, "z @1": 0.0}}
+    assert plots.grouped_bars(table, "t", "y", tmp_path / "b.png") == ["z @1"]

@@ -103,6 +103,19 @@ def _diff_table(first: str, ref: str, diffs: Mapping[str, Mapping[str, tuple[flo
     return _table(header, [[lab, *[ci(*d) for d in ds.values()]] for lab, ds in diffs.items()])
 
 
+def _with_n(
+    table: Mapping[str, Mapping[str, float]], errs: Mapping, runs: Mapping[str, pl.DataFrame]
+) -> tuple:
+    """Bar labels that say n: "op 2-5 @n" -> "op 2-5 pass@128" (figures only; tables keep "@n")."""
+    n = min(int(df["n"].min()) for df in runs.values())
+
+    def label(c: str) -> str:
+        return c.replace(" @n", f" pass@{n}").replace(" @1", " pass@1")
+
+    relabel = {s: {label(c): v for c, v in t.items()} for s, t in table.items()}
+    return relabel, {s: {label(c): v for c, v in e.items()} for s, e in errs.items()}
+
+
 def _rule_table(rule: Sequence[V.Diff]) -> str:
     """The differences a verdict rests on, each with the paper's direction and whether it holds."""
     sign = {1: "> 0", -1: "< 0", 0: "not above 0"}
@@ -247,12 +260,13 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
                 m, lo, hi = value(df, ranges[rname], k)
                 table[label][f"{rname} @{k}"] = m
                 errs[label][f"{rname} @{k}"] = (lo, hi)
+    bars, bar_errs = _with_n(table, errs, runs)
     plots.grouped_bars(
-        table,
-        "Finding 3: compute-matched mid-training / RL splits",
+        bars,
+        "Finding 3: compute-matched mid-training / RL splits (95% intervals over problems)",
         "strict pass@k (%)",
         fig_dir / "midrl_bars.png",
-        errs,
+        bar_errs,
     )
     rl_only = cfg["rl_only_label"]
     # every split against RL alone, paired over problems: the verdict's column and the edge's
@@ -302,8 +316,13 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
                 m, lo, hi = value(df, ops, k)
                 table[label][f"{g} @{k}"] = m
                 errs[label][f"{g} @{k}"] = (lo, hi)
+    bars, bar_errs = _with_n(table, errs, runs)
     plots.grouped_bars(
-        table, "Finding 4: reward type", "strict pass@k (%)", fig_dir / "process_bars.png", errs
+        bars,
+        "Finding 4: reward type (95% intervals over problems)",
+        "strict pass@k (%)",
+        fig_dir / "process_bars.png",
+        bar_errs,
     )
     shares = {}
     hard = list(groups.values())[-1]

@@ -42,24 +42,65 @@ def passk_per_op(
     return ops, vals
 
 
+def _problems(df: pl.DataFrame, ops: Sequence[int]) -> int:
+    return df.filter(pl.col("op").is_in(list(ops))).height
+
+
 def passk_curves(
     evals: Mapping[str, pl.DataFrame], ranges: Mapping[str, Sequence[int]], title: str, path: str | Path
-) -> None:
-    """Fig. 3: pass@k vs k, one panel per op range, one line per model."""
-    fig, axes = plt.subplots(1, len(ranges), figsize=(4.2 * len(ranges), 3.4), squeeze=False)
-    for ax, (rname, ops) in zip(axes[0], ranges.items()):
-        for name, df in evals.items():
-            ks, vals = passk_by_k(df, ops)
+) -> list[str]:
+    """Fig. 3: pass@k vs k, one panel per op range, one line per model with its 95% bootstrap band
+    (over problems). A range where every model scores 0 at every k gets no panel; the title says so."""
+    drawn, empty = {}, []
+    for rname, ops in ranges.items():
+        curves = {name: passk_band(df, ops) for name, df in evals.items()}
+        if any(max(c[1], default=0.0) > 0 for c in curves.values()):
+            drawn[rname] = (ops, curves)
+        else:
+            empty.append(f"{rname} (op {min(ops)}-{max(ops)})")
+    fig, axes = plt.subplots(1, max(1, len(drawn)), figsize=(4.4 * max(1, len(drawn)), 3.6), squeeze=False)
+    n = min(int(df["n"].min()) for df in evals.values())
+    for ax, (rname, (ops, curves)) in zip(axes[0], drawn.items()):
+        for name, (ks, vals, lo, hi) in curves.items():
             if ks:
-                ax.plot(ks, [100 * v for v in vals], marker="o", ms=3, label=name)
+                line = ax.plot(ks, [100 * v for v in vals], marker="o", ms=3, label=name)[0]
+                ax.fill_between(
+                    ks, [100 * v for v in lo], [100 * v for v in hi], color=line.get_color(), alpha=0.12
+                )
+        problems = _problems(next(iter(evals.values())), ops)
         ax.set_xscale("log", base=2)
-        ax.set_title(f"{rname} (op {min(ops)}-{max(ops)})")
-        ax.set_xlabel("k")
+        ax.set_title(f"{rname}: op {min(ops)}-{max(ops)}, {problems} problems", fontsize=10)
+        ax.set_xlabel(f"k (of n = {n} samples per problem)")
         ax.set_ylabel("strict pass@k (%)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(title)
+    note = f"; 0 for every model: {', '.join(empty)}" if empty else ""
+    fig.suptitle(f"{title} (bands: 95% bootstrap over problems{note})", fontsize=10)
+    fig.tight_layout()
     _save(fig, path)
+    return empty
+
+
+def passk_band(
+    df: pl.DataFrame, ops: Sequence[int], col: str = "c_strict"
+) -> tuple[list[int], list[float], list[float], list[float]]:
+    """k, mean pass@k over the problems with op in ``ops`` and its 95% bootstrap interval per k."""
+    from interplay.passk import bootstrap_ci
+
+    sub = df.filter(pl.col("op").is_in(list(ops)))
+    if sub.height == 0:
+        return [], [], [], []
+    if "id" in sub.columns:
+        sub = sub.sort("id")
+    ks = ks_for(int(sub["n"].min()))
+    vals, lo, hi = [], [], []
+    for k in ks:
+        v = pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), k)
+        a, b = bootstrap_ci(v)
+        vals.append(float(v.mean()))
+        lo.append(a)
+        hi.append(b)
+    return ks, vals, lo, hi
 
 
 def per_op_lines(
@@ -67,11 +108,13 @@ def per_op_lines(
 ) -> None:
     """Fig. 4-style: pass@k per op, one line per model (k=None: k = n)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    n = min(int(df["n"].min()) for df in evals.values())
     for name, df in evals.items():
         ops, vals = passk_per_op(df, k)
         ax.plot(ops, [100 * v for v in vals], marker="o", ms=3, label=name)
-    ax.set_xlabel("op")
-    ax.set_ylabel(ylabel or f"strict pass@{k or 'n'} (%)")
+    per_op = next(iter(evals.values())).group_by("op").len()["len"].max()
+    ax.set_xlabel(f"op ({per_op} problems per op, n = {n} samples each)")
+    ax.set_ylabel(ylabel or f"strict pass@{k or n} (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title(title)
@@ -113,6 +156,13 @@ def ladder(df: pl.DataFrame, ops_groups: Mapping[str, Sequence[int]], path: str 
     _save(fig, path)
 
 
+LABELS = {  # axis labels for dvclive keys
+    "reward/mean": "mean reward per rollout",
+    "reward/verified": "share of rollouts verified correct",
+    "reward/answer_acc": "share of rollouts with the right answer",
+}
+
+
 def reward_curves(runs: Mapping[str, Path], path: str | Path, metric: str = "reward/mean") -> None:
     """Fig. 11: mean reward per GRPO step, one line per run (from dvclive TSVs)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
@@ -123,7 +173,7 @@ def reward_curves(runs: Mapping[str, Path], path: str | Path, metric: str = "rew
         t = pl.read_csv(tsv, separator="\t")
         ax.plot(t["step"], t[t.columns[-1]], label=name)
     ax.set_xlabel("GRPO step")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(LABELS.get(metric, metric))
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
@@ -136,10 +186,16 @@ def grouped_bars(
     ylabel: str,
     path: str | Path,
     errors: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
-) -> None:
-    """Bars: groups on x (outer keys of each series), one bar per series (outer mapping)."""
+) -> list[str]:
+    """Bars: groups on x (outer keys of each series), one bar per series (outer mapping). A group in
+    which every series is 0 gets no bars; the title names it."""
     series = list(table)
-    groups = list(next(iter(table.values())))
+    groups = [g for g in next(iter(table.values())) if any(table[s][g] > 0 for s in series)]
+    empty = [g for g in next(iter(table.values())) if g not in groups]
+    if empty:
+        title = f"{title}\n(0 for every run: {', '.join(empty)})"
+    if not groups:
+        groups = list(next(iter(table.values())))
     x = np.arange(len(groups))
     w = 0.8 / max(1, len(series))
     fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(groups) * max(1, len(series)) / 3, 3.6))
@@ -157,6 +213,7 @@ def grouped_bars(
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7)
     _save(fig, path)
+    return empty
 
 
 def stacked_categories(shares: Mapping[str, Mapping[str, float]], title: str, path: str | Path) -> None:
