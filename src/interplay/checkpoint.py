@@ -1,7 +1,9 @@
 """Run directories and resume state, shared by the trainer and RL.
 
 A run writes its final checkpoint to ``out`` (a DVC output), its resume state to ``resume`` (not a
-DVC output, so it survives a kill) and its dvclive logs to ``live``. The resume state is the model,
+DVC output, so it survives a kill) and its dvclive logs to ``live``. ``Harness`` is the plumbing
+every training loop here shares (pre-/mid-training and RL): resume, logging, progress, periodic
+resume state, final save; the loops themselves keep only their own phases. The resume state is the model,
 the optimizer (both safetensors) and the step with any run-specific metadata (json), written to a
 temporary directory and renamed into place; it belongs to one fingerprint of the run's settings and
 inputs and is ignored (and deleted) under any other.
@@ -12,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,3 +136,91 @@ def truncate_live(live_dir: Path, step: int) -> None:
             continue
         kept = [r for r in rows if int(r.split("\t")[col]) <= step]
         tsv.write_text("\n".join([head, *kept]) + "\n")
+
+
+class Harness:
+    """One training run's plumbing. Only the main process (``main``) writes.
+
+    On creation: restore the resume state if it belongs to this run (``fingerprint``), else start from
+    step 0; open dvclive (its logs cut back to the resumed step) and a progress bar. Then per step:
+    ``log`` (every ``log_every`` steps and the last), ``tick``, ``checkpoint`` (the resume state every
+    ``checkpoint_every`` steps, or at a requested stop); at the end ``finish`` (summary, final
+    checkpoint with any ladder checkpoints, resume state removed)."""
+
+    def __init__(
+        self,
+        paths: RunPaths,
+        fp: str,
+        model: torch.nn.Module,
+        opt: torch.optim.Optimizer,
+        main: bool,
+        steps: int,
+        desc: str,
+        progress: bool = True,
+    ) -> None:
+        from tqdm import tqdm
+
+        self.paths, self.fp, self.model, self.opt, self.main, self.steps = paths, fp, model, opt, main, steps
+        self.state_dir = paths.resume / "state"
+        self.meta = resume(self.state_dir, fp, model, opt, main) or {}
+        self.start = int(self.meta.get("step", 0))
+        self.live = None
+        if main:
+            from dvclive import Live
+
+            paths.resume.mkdir(parents=True, exist_ok=True)
+            if self.start:
+                truncate_live(paths.live, self.start)
+            self.live = Live(
+                dir=str(paths.live), resume=self.start > 0, dvcyaml=None, save_dvc_exp=False, report=None
+            )
+            self.live.step = self.start
+        self.bar = tqdm(
+            total=steps,
+            initial=self.start,
+            desc=desc,
+            unit="step",
+            disable=not (progress and main),
+            mininterval=1.0 if sys.stderr.isatty() else 30.0,
+        )
+
+    def log(self, done: int, metrics: Mapping[str, float], every: int) -> bool:
+        """Log ``metrics`` at step ``done`` when it is a logging step; True if it was."""
+        if self.live is None or not (done % every == 0 or done == self.steps):
+            return False
+        self.live.step = done
+        for k, v in metrics.items():
+            self.live.log_metric(k, v)
+        self.live.make_summary()
+        return True
+
+    def tick(self, **postfix: str) -> None:
+        if postfix:
+            self.bar.set_postfix(**postfix)
+        self.bar.update(1)
+
+    def checkpoint(self, done: int, every: int, stop_after: int | None, meta: Mapping[str, Any] = {}) -> bool:
+        """Save the resume state every ``every`` steps (not after the last) or when the run is asked
+        to stop after ``stop_after`` steps (tests: a kill); True when it stops here."""
+        stopping = stop_after is not None and done - self.start >= stop_after and done < self.steps
+        if self.main and ((done % every == 0 and done < self.steps) or stopping):
+            save_state(self.state_dir, self.model, self.opt, done, {"fingerprint": self.fp, **meta})
+        if stopping:
+            self.bar.close()
+        return stopping
+
+    def finish(self, summary: Mapping[str, Any], tokenizer: Path, extra: Mapping[str, Any]) -> None:
+        """The summary into dvclive; the final checkpoint (with the ladder checkpoints saved during the
+        run) written to ``out``; the resume state removed."""
+        self.bar.close()
+        if not self.main:
+            return
+        for k, v in summary.items():
+            self.live.summary[k] = v
+        self.live.end()
+        self.model.cpu()
+        M.save(self.model, self.paths.out, tokenizer, extra=dict(extra))
+        ladder = self.paths.resume / "ladder"
+        if ladder.exists():
+            shutil.copytree(ladder, self.paths.out / "ladder")
+        shutil.rmtree(self.paths.resume, ignore_errors=True)

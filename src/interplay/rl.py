@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import shutil
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -25,7 +23,7 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 
 from interplay import model as M
-from interplay.checkpoint import RunPaths, fingerprint, resume, save_state, truncate_live
+from interplay.checkpoint import Harness, RunPaths, fingerprint
 from interplay.evaluate import ANSWER_END, gold_nodes, problem_key
 from interplay.params import MAX_THREADS, ParamsError, as_choice, as_float, as_int, blame, check_keys, need
 from interplay.runtime import resolve_device
@@ -310,9 +308,7 @@ def run(
 ) -> dict:
     """GRPO for ``cfg.steps`` steps; under torchrun each rank rolls out its share of every step's
     prompts and the update is DDP with a global token-mean. Only rank 0 logs and writes."""
-    from dvclive import Live
     from torch.nn.parallel import DistributedDataParallel as DDP
-    from tqdm import tqdm
 
     from interplay import dist as D
     from interplay.compute import rl_flops, rl_token_equivalent
@@ -330,89 +326,32 @@ def run(
         policy.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=False
     )
     fp = fingerprint(asdict(cfg), inputs_fingerprint, dd.world)
-    state_dir = paths.resume / "state"
-    st = resume(state_dir, fp, policy, opt, dd.main)
-    start, cursor = (st["step"], st["cursor"]) if st else (0, 0)  # cursor: prompts consumed so far
+    harness = Harness(paths, fp, policy, opt, dd.main, cfg.steps, "grpo", progress)
+    start, cursor = harness.start, harness.meta.get("cursor", 0)  # cursor: prompts consumed so far
     # the ledger's counters survive a resume: every rollout sampled (refills included), every
     # sequence the update trained on, and the wall seconds of the steps
-    ledger = {"rollout_tokens": 0, "update_tokens": 0, "seconds": 0.0, **((st or {}).get("ledger") or {})}
+    ledger = {"rollout_tokens": 0, "update_tokens": 0, "seconds": 0.0, **(harness.meta.get("ledger") or {})}
     D.barrier(dd)
     net = DDP(policy, device_ids=[dd.local_rank] if device.type == "cuda" else None) if dd.enabled else policy
-    live = None
-    if dd.main:
-        paths.resume.mkdir(parents=True, exist_ok=True)
-        if start:
-            truncate_live(paths.live, start)
-        live = Live(dir=str(paths.live), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
     stop_ids = [tok.token_to_id(ANSWER_END), EOS]
     n_params = policy.cfg.n_params(embedding=False)
-    bar = tqdm(
-        total=cfg.steps,
-        initial=start,
-        desc="grpo",
-        unit="step",
-        disable=not (progress and dd.main),
-        mininterval=1.0 if sys.stderr.isatty() else 30.0,
-    )
     last: dict[str, float] = {}
     for step in range(start, cfg.steps):
         t0 = time.perf_counter()
-        # 1. rollouts on this rank's share (+ refill when dynamic sampling drops uniform groups)
-        groups: list[tuple[int, list[list[int]], list[float], list[Score], list[bool]]] = []
-        kept_global, tried = 0, 0
-        t_sample = t_reward = 0.0
-        for attempt in range(1 + (cfg.max_refill if cfg.dynamic_sampling else 0)):
-            need_n = cfg.prompts_per_step - kept_global
-            idx = prompt_indices(len(pool.prompts), need_n, cfg.seed, cursor)[dd.rank :: dd.world]
-            cursor += need_n
-            tried += need_n
-            ts = time.perf_counter()
-            policy.eval()
-            outs = generate(
-                policy,
-                [pool.prompts[i] for i in idx],
-                cfg.rollouts,
-                temperature=cfg.temperature,
-                top_p=cfg.top_p,
-                max_new_tokens=cfg.max_new_tokens,
-                stop_ids=stop_ids,
-                seed=_step_seed(cfg.seed, step, attempt),
-                problem_keys=[pool.keys[i] for i in idx],
-                batch_rows=512,
-                device=device,
-            )
-            t_sample += time.perf_counter() - ts
-            sampled = sum(len(pool.prompts[i]) + len(c) for i, o in zip(idx, outs) for c in o.tokens)
-            ledger["rollout_tokens"] += int(D.all_reduce_sum(torch.tensor(sampled), dd))
-            tr = time.perf_counter()
-            for i, o in zip(idx, outs):
-                scores = [
-                    score(
-                        tok.decode(c, skip_special_tokens=False),
-                        pool.gold[i],
-                        pool.answers[i],
-                        pool.modulus[i],
-                    )
-                    for c in o.tokens
-                ]
-                rs = [reward(s, cfg) for s in scores]
-                if cfg.dynamic_sampling and max(rs) == min(rs):
-                    continue
-                groups.append((i, o.tokens, rs, scores, o.truncated))
-            t_reward += time.perf_counter() - tr
-            kept_global = int(D.all_reduce_sum(torch.tensor(len(groups)), dd))
-            if kept_global >= cfg.prompts_per_step or not cfg.dynamic_sampling:
-                break
-        rewards = np.array([g[2] for g in groups]) if groups else np.zeros((0, cfg.rollouts))
+        # 1. rollout and score this rank's share of the step's prompts (refills: dynamic sampling)
+        ro = _rollouts(policy, pool, tok, cfg, step, cursor, stop_ids, device, dd)
+        cursor = ro.cursor
+        ledger["rollout_tokens"] += ro.sampled_tokens
+        rewards = np.array([g.rewards for g in ro.groups]) if ro.groups else np.zeros((0, cfg.rollouts))
         if cfg.shuffle_rewards:
             rewards = shuffled(rewards, cfg.seed, step)
         # 2. group-relative advantages and the PPO-clip update
         tu = time.perf_counter()
         seqs, advs = [], []
-        if groups:
-            for (i, comps, _, _, _), a in zip(groups, advantages(rewards, cfg.normalize_std)):
-                for c, av in zip(comps, a):
-                    seqs.append((pool.prompts[i], c if c else [EOS]))
+        if ro.groups:
+            for g, a in zip(ro.groups, advantages(rewards, cfg.normalize_std)):
+                for c, av in zip(g.completions, a):
+                    seqs.append((pool.prompts[g.prompt], c if c else [EOS]))
                     advs.append(float(av))
         stats = _update(net, policy, ref, opt, seqs, advs, cfg, device, dd)
         ledger["update_tokens"] += int(
@@ -421,63 +360,16 @@ def run(
         t_update = time.perf_counter() - tu
         dt = time.perf_counter() - t0
         ledger["seconds"] += dt
-        flat = [s for g in groups for s in g[3]]
-        n_comp = sum(len(g[1]) for g in groups)
-        n_tok = sum(len(c) for g in groups for c in g[1])
-        local = torch.tensor(
-            [
-                float(rewards.sum()),
-                float(rewards.size),
-                float(sum(s.answer_correct for s in flat)),
-                float(sum(s.verified for s in flat)),
-                float(sum(s.process_acc for s in flat)),
-                float(sum(max(g[2]) == min(g[2]) for g in groups)),
-                float(len(groups)),
-                float(n_tok),
-                float(n_comp),
-                float(sum(t for g in groups for t in g[4])),
-            ],
-            dtype=torch.float64,
-        )
-        tot = D.all_reduce_sum(local, dd).tolist()
-        n_r = max(tot[1], 1.0)
-        last = {
-            "reward/mean": tot[0] / n_r,
-            "reward/answer_acc": tot[2] / n_r,
-            "reward/verified": tot[3] / n_r,
-            "reward/process_acc": tot[4] / n_r,
-            "groups/zero_variance_frac": (1.0 - tot[6] / max(tried, 1))
-            if cfg.dynamic_sampling
-            else tot[5] / max(tot[6], 1.0),
-            "rollout/mean_len": tot[7] / max(tot[8], 1.0),
-            "rollout/truncated": tot[9] / max(tot[8], 1.0),
-            "policy/kl": stats["kl"],
-            "policy/entropy": stats["entropy"],
-            "policy/loss": stats["loss"],
-            "policy/clip_frac": stats["clip_frac"],
-            "perf/step_seconds": dt,
-            "perf/sample_seconds": t_sample,
-            "perf/reward_seconds": t_reward,
-            "perf/update_seconds": t_update,
-            "perf/rollout_tokens_per_s": tot[7] / max(t_sample, 1e-9),
-            "perf/prompts_per_s": tried / max(dt, 1e-9),
-        }
+        # 3. log
+        times = {"step": dt, "sample": ro.sample_seconds, "reward": ro.reward_seconds, "update": t_update}
+        last = _step_metrics(ro, rewards, stats, times, cfg, dd)
         done = step + 1
-        if live is not None and (done % cfg.log_every == 0 or done == cfg.steps):
-            live.step = done
-            for k, v in last.items():
-                live.log_metric(k, v)
-            live.make_summary()
-        bar.set_postfix(reward=f"{last['reward/mean']:.3f}", kl=f"{stats['kl']:.4f}")
-        bar.update(1)
-        stopping = stop_after is not None and done - start >= stop_after and done < cfg.steps
-        if dd.main and ((done % cfg.checkpoint_every == 0 and done < cfg.steps) or stopping):
-            save_state(state_dir, policy, opt, done, {"fingerprint": fp, "cursor": cursor, "ledger": ledger})
-        if stopping:
-            bar.close()
+        harness.log(done, last, cfg.log_every)
+        harness.tick(reward=f"{last['reward/mean']:.3f}", kl=f"{stats['kl']:.4f}")
+        if harness.checkpoint(done, cfg.checkpoint_every, stop_after, {"cursor": cursor, "ledger": ledger}):
             D.barrier(dd)
             return {"steps": done, "stopped": True}
-    bar.close()
+    harness.bar.close()
     seq_cap = rollout_length(pool, cfg.max_new_tokens, policy.cfg.max_seq_len)
     gamma = 1.0 if ref is not None else 0.0
     n_prompts = cfg.steps * cfg.prompts_per_step
@@ -500,16 +392,134 @@ def run(
         "wall_seconds": ledger["seconds"],
         "world_size": dd.world,
     }
-    if dd.main:
-        for k, v in summary.items():
-            if not k.startswith("final/"):  # dvclive's summary already holds the last step's values
-                live.summary[k] = v
-        live.end()
-        policy.cpu()
-        M.save(policy, paths.out, paths.tokenizer, extra={"rl_steps": cfg.steps, "init": cfg.init})
-        shutil.rmtree(paths.resume, ignore_errors=True)
+    harness.finish(
+        {k: v for k, v in summary.items() if not k.startswith("final/")},  # dvclive has the last step's
+        paths.tokenizer,
+        {"rl_steps": cfg.steps, "init": cfg.init},
+    )
     D.barrier(dd)
     return summary
+
+
+class Group(NamedTuple):
+    """One prompt's rollouts in a step, scored."""
+
+    prompt: int  # index into the pool
+    completions: list[list[int]]
+    rewards: list[float]
+    scores: list[Score]
+    truncated: list[bool]
+
+
+@dataclass
+class Rollouts:
+    groups: list[Group]  # the groups kept for the update (dynamic sampling drops all-equal ones)
+    cursor: int  # prompts consumed so far (the next step starts here)
+    tried: int  # prompts sampled in this step, refills included
+    sampled_tokens: int  # prompt + completion tokens sampled, all ranks (the ledger's rollout cost)
+    sample_seconds: float
+    reward_seconds: float
+
+
+def _rollouts(
+    policy, pool: Pool, tok: Tokenizer, cfg: RLConfig, step: int, cursor: int, stop_ids, device, dd
+) -> Rollouts:
+    """Sample ``rollouts`` completions for this rank's share of the step's prompts and score them;
+    with dynamic sampling, drop groups whose rewards are all equal and refill (up to ``max_refill``)."""
+    from interplay import dist as D
+
+    groups: list[Group] = []
+    kept_global = tried = sampled_total = 0
+    t_sample = t_reward = 0.0
+    for attempt in range(1 + (cfg.max_refill if cfg.dynamic_sampling else 0)):
+        need_n = cfg.prompts_per_step - kept_global
+        idx = prompt_indices(len(pool.prompts), need_n, cfg.seed, cursor)[dd.rank :: dd.world]
+        cursor += need_n
+        tried += need_n
+        ts = time.perf_counter()
+        policy.eval()
+        outs = generate(
+            policy,
+            [pool.prompts[i] for i in idx],
+            cfg.rollouts,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_new_tokens=cfg.max_new_tokens,
+            stop_ids=stop_ids,
+            seed=_step_seed(cfg.seed, step, attempt),
+            problem_keys=[pool.keys[i] for i in idx],
+            batch_rows=512,
+            device=device,
+        )
+        t_sample += time.perf_counter() - ts
+        sampled = sum(len(pool.prompts[i]) + len(c) for i, o in zip(idx, outs) for c in o.tokens)
+        sampled_total += int(D.all_reduce_sum(torch.tensor(sampled), dd))
+        tr = time.perf_counter()
+        for i, o in zip(idx, outs):
+            scores = [
+                score(
+                    tok.decode(c, skip_special_tokens=False), pool.gold[i], pool.answers[i], pool.modulus[i]
+                )
+                for c in o.tokens
+            ]
+            rs = [reward(s, cfg) for s in scores]
+            if cfg.dynamic_sampling and max(rs) == min(rs):
+                continue
+            groups.append(Group(i, o.tokens, rs, scores, o.truncated))
+        t_reward += time.perf_counter() - tr
+        kept_global = int(D.all_reduce_sum(torch.tensor(len(groups)), dd))
+        if kept_global >= cfg.prompts_per_step or not cfg.dynamic_sampling:
+            break
+    return Rollouts(groups, cursor, tried, sampled_total, t_sample, t_reward)
+
+
+def _step_metrics(
+    ro: Rollouts, rewards: np.ndarray, stats: dict, times: dict, cfg: RLConfig, dd
+) -> dict[str, float]:
+    """The step's logged values, summed over ranks (every rollout of the kept groups counts once)."""
+    from interplay import dist as D
+
+    flat = [s for g in ro.groups for s in g.scores]
+    sums = {
+        "reward": float(rewards.sum()),
+        "rollouts": float(rewards.size),
+        "answer": float(sum(s.answer_correct for s in flat)),
+        "verified": float(sum(s.verified for s in flat)),
+        "process": float(sum(s.process_acc for s in flat)),
+        "uniform_groups": float(sum(max(g.rewards) == min(g.rewards) for g in ro.groups)),
+        "groups": float(len(ro.groups)),
+        "tokens": float(sum(len(c) for g in ro.groups for c in g.completions)),
+        "completions": float(sum(len(g.completions) for g in ro.groups)),
+        "truncated": float(sum(t for g in ro.groups for t in g.truncated)),
+    }
+    tot = dict(
+        zip(sums, D.all_reduce_sum(torch.tensor(list(sums.values()), dtype=torch.float64), dd).tolist())
+    )
+    n_r, n_c = max(tot["rollouts"], 1.0), max(tot["completions"], 1.0)
+    zero_var = (
+        1.0 - tot["groups"] / max(ro.tried, 1)
+        if cfg.dynamic_sampling
+        else tot["uniform_groups"] / max(tot["groups"], 1.0)
+    )
+    return {
+        "reward/mean": tot["reward"] / n_r,
+        "reward/answer_acc": tot["answer"] / n_r,
+        "reward/verified": tot["verified"] / n_r,
+        "reward/process_acc": tot["process"] / n_r,
+        "groups/zero_variance_frac": zero_var,
+        "rollout/mean_len": tot["tokens"] / n_c,
+        "rollout/truncated": tot["truncated"] / n_c,
+        "policy/kl": stats["kl"],
+        "policy/entropy": stats["entropy"],
+        "policy/loss": stats["loss"],
+        "policy/clip_frac": stats["clip_frac"],
+        "perf/step_seconds": times["step"],
+        "perf/sample_seconds": times["sample"],
+        "perf/reward_seconds": times["reward"],
+        "perf/update_seconds": times["update"],
+        "perf/rollout_tokens_per_s": tot["tokens"] / max(times["sample"], 1e-9),
+        "perf/prompts_per_s": ro.tried / max(times["step"], 1e-9),
+    }
 
 
 def _token_sum(x: torch.Tensor) -> float:

@@ -9,8 +9,6 @@ is a pure function of (seed, s), and model, optimizer and step are saved togethe
 from __future__ import annotations
 
 import math
-import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from interplay import model as M
-from interplay.checkpoint import RunPaths, fingerprint, resume, save_state, truncate_live
+from interplay.checkpoint import Harness, RunPaths, fingerprint
 from interplay.compute import flops_per_token
 from interplay.packing import Blocks, batch_tensors
 from interplay.params import MAX_THREADS, ParamsError, as_choice, as_float, as_int, blame, check_keys, need
@@ -190,9 +188,7 @@ def train(
     by the global number of target tokens, so gradients equal the single-process ones. Only rank 0
     logs and writes.
     """
-    from dvclive import Live
     from torch.nn.parallel import DistributedDataParallel as DDP
-    from tqdm import tqdm
 
     from interplay import dist as D
 
@@ -209,18 +205,10 @@ def train(
     model.to(device)
     opt = make_optimizer(model, cfg)
     fp = fingerprint(asdict(cfg), asdict(model_cfg), inputs_fingerprint, dd.world)
-    state_dir = paths.resume / "state"
-    meta = resume(state_dir, fp, model, opt, dd.main)
-    start = meta["step"] if meta else 0
+    harness = Harness(paths, fp, model, opt, dd.main, cfg.steps, "train", progress)
+    start = harness.start
     D.barrier(dd)
     net = DDP(model, device_ids=[dd.local_rank] if device.type == "cuda" else None) if dd.enabled else model
-    live = None
-    if dd.main:
-        paths.resume.mkdir(parents=True, exist_ok=True)
-        if start:
-            truncate_live(paths.live, start)
-        live = Live(dir=str(paths.live), resume=start > 0, dvcyaml=None, save_dvc_exp=False, report=None)
-        live.step = start
 
     fpt = flops_per_token(model_cfg, cfg.seq_len)
     peak = peak_flops or (
@@ -233,14 +221,7 @@ def train(
     t_start = time.perf_counter()
     t_log, tok_log = t_start, 0
     loss_val = float("nan")
-    bar = tqdm(
-        total=cfg.steps,
-        initial=start,
-        desc="train",
-        unit="step",
-        disable=not (progress and dd.main),
-        mininterval=1.0 if sys.stderr.isatty() else 30.0,
-    )
+    postfix: dict[str, str] = {}
     for step in range(start, cfg.steps):
         rows = batch_rows(len(blocks), cfg.batch_size, cfg.seed, step)[dd.rank :: dd.world]
         b = batch_tensors(blocks, rows, cfg.doc_mask, device)
@@ -260,19 +241,23 @@ def train(
         loss_val = float(D.all_reduce_sum(tok_sum.detach().to(torch.float64), dd) / count)
         tok_log += cfg.batch_size * cfg.seq_len
         done = step + 1
-        if live is not None and (done % cfg.log_every == 0 or done == cfg.steps):
-            now = time.perf_counter()
-            tps = tok_log / max(now - t_log, 1e-9)
-            live.step = done
-            live.log_metric("train/loss", loss_val)
-            live.log_metric("train/lr", lr)
-            live.log_metric("train/grad_norm", float(gnorm))
-            live.log_metric("perf/tokens_per_s", tps)
-            live.log_metric("perf/mfu", tps * fpt / peak)
-            live.make_summary()
-            bar.set_postfix(loss=f"{loss_val:.3f}", tok_s=f"{tps:,.0f}", lr=f"{lr:.2e}")
+        now = time.perf_counter()
+        tps = tok_log / max(now - t_log, 1e-9)
+        logged = harness.log(
+            done,
+            {
+                "train/loss": loss_val,
+                "train/lr": lr,
+                "train/grad_norm": float(gnorm),
+                "perf/tokens_per_s": tps,
+                "perf/mfu": tps * fpt / peak,
+            },
+            cfg.log_every,
+        )
+        if logged:
+            postfix = {"loss": f"{loss_val:.3f}", "tok_s": f"{tps:,.0f}", "lr": f"{lr:.2e}"}
             t_log, tok_log = now, 0
-        bar.update(1)
+        harness.tick(**postfix)
         if dd.main and done in ladder:
             M.save(
                 model,
@@ -280,14 +265,10 @@ def train(
                 paths.tokenizer,
                 extra={"step": done, "fraction": done / cfg.steps},
             )
-        stopping = stop_after is not None and done - start >= stop_after and done < cfg.steps
-        if dd.main and ((done % cfg.checkpoint_every == 0 and done < cfg.steps) or stopping):
-            save_state(state_dir, model, opt, done, {"fingerprint": fp})
-        if stopping:
-            bar.close()
+        if harness.checkpoint(done, cfg.checkpoint_every, stop_after):
             D.barrier(dd)
             return TrainResult(done, 0, 0, 0.0, loss_val, 0.0, 0.0, 0.0, start)
-    bar.close()
+    harness.bar.close()
     seconds = time.perf_counter() - t_start
     steps_run = cfg.steps - start
     tps = steps_run * cfg.batch_size * cfg.seq_len / max(seconds, 1e-9)
@@ -302,8 +283,8 @@ def train(
         flops=6.0 * model_cfg.n_params(embedding=False) * cfg.steps * cfg.batch_size * cfg.seq_len,
         resumed_from=start,
     )
-    if dd.main:
-        for k, v in {
+    harness.finish(
+        {
             "final_loss": result.final_loss,
             "steps": result.steps,
             "tokens": result.tokens_seen,
@@ -317,16 +298,10 @@ def train(
             "real_tokens": result.real_tokens,
             "wall_seconds": seconds,
             "world_size": dd.world,
-        }.items():
-            live.summary[k] = v
-        live.end()
-        # final folder: model + ladder checkpoints, atomically
-        model.cpu()
-        M.save(model, paths.out, paths.tokenizer, extra={"step": cfg.steps, "fraction": 1.0})
-        lad = paths.resume / "ladder"
-        if lad.exists():
-            shutil.copytree(lad, paths.out / "ladder")
-        shutil.rmtree(paths.resume, ignore_errors=True)
+        },
+        paths.tokenizer,
+        {"step": cfg.steps, "fraction": 1.0},
+    )
     D.barrier(dd)
     return result
 
