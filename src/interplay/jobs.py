@@ -459,7 +459,8 @@ def _check_evaluations(where: str, named: Mapping[str, Any], evals: set[str]) ->
 
 def _check_finding(cfg: Mapping[str, Any], key: str, named: Mapping[str, Any]) -> None:
     """Labels a finding compares by must be among its runs."""
-    for field in ("edge_label", "id_label", "outcome_label", "rl_only_label", "mid_only_label", "zero_label"):
+    labels = ("edge_label", "id_label", "hard_label", "outcome_label", "rl_only_label", "mid_only_label")
+    for field in (*labels, "zero_label"):
         if field in cfg:
             label = cfg[field]
             params.need(
