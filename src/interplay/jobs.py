@@ -125,18 +125,17 @@ def train(p: Mapping[str, Any], phase: str, name: str) -> Train:
         params.need("tokens" not in entry, f"{key}.tokens", "a run with a budget gets its tokens from it")
         entry["tokens"] = max(1, round((1.0 - beta) * total))
     cfg = T.config_from_params(entry, key, _mapping(p, "train_defaults"))
-    _training_dataset(p, cfg.dataset, f"{key}.dataset")
-    _declared_init(p, cfg.init, f"{key}.init")
+    runs.declared_training_dataset(p, cfg.dataset, f"{key}.dataset")
+    runs.declared_init(p, cfg.init, f"{key}.init")
     needs_init = phase == "pretrain" or cfg.init is not None
     params.need(needs_init, f"{key}.init", "mid-training needs an init model")
-    model = _mapping(p, "model")
-    model_cfg = M.config_from_params(dict(model), CHECK_VOCAB)
+    model_cfg = _model_config(p)
     params.need(
         cfg.seq_len <= model_cfg.max_seq_len,
         f"{key}.seq_len",
         f"{cfg.seq_len} exceeds model.max_seq_len {model_cfg.max_seq_len}",
     )
-    return Train(phase, name, cfg, model)
+    return Train(phase, name, cfg, _mapping(p, "model"))
 
 
 @dataclass(frozen=True)
@@ -195,9 +194,9 @@ def rl(p: Mapping[str, Any], group: str, name: str, calibrated: Mapping[str, Any
         budget = budget_from_params(budget_d, f"{key}.budget")
         params.need(budget[1] > 0.0, f"{key}.budget.beta", "beta = 0 leaves no RL")
         params.need("steps" not in entry, f"{key}.steps", "a run with a budget gets its steps from it")
-    _training_dataset(p, cfg.dataset, f"{key}.dataset")
-    _declared_init(p, cfg.init, f"{key}.init")
-    model_cfg = M.config_from_params(dict(_mapping(p, "model")), CHECK_VOCAB)
+    runs.declared_training_dataset(p, cfg.dataset, f"{key}.dataset")
+    runs.declared_init(p, cfg.init, f"{key}.init")
+    model_cfg = _model_config(p)
     where = f"{key}.max_new_tokens" if "max_new_tokens" in entry else "rl.defaults.max_new_tokens"
     params.need(
         cfg.max_new_tokens == R.AUTO or cfg.max_new_tokens < model_cfg.max_seq_len,
@@ -423,16 +422,6 @@ def _eval_config(ev: Mapping[str, Any], over: Mapping[str, Any], key: str) -> E.
         raise params.blame(err, key, over, "evaluate.defaults") from None
 
 
-def _training_dataset(p: Mapping[str, Any], name: str, key: str) -> None:
-    datasets = _mapping(p, "datasets")
-    params.need(name in datasets, key, f"dataset '{name}' is not declared under datasets")
-    params.need(
-        datasets[name].get("split") != "eval",
-        key,
-        f"dataset '{name}' is an evaluation set (split eval): it must not be trained on",
-    )
-
-
 def _eval_dataset(p: Mapping[str, Any], name: Any, key: str) -> None:
     ds = _mapping(p, "datasets").get(name) if isinstance(name, str) else None
     params.need(ds is not None, key, f"dataset '{name}' is not declared")
@@ -444,10 +433,9 @@ def _eval_dataset(p: Mapping[str, Any], name: Any, key: str) -> None:
     )
 
 
-def _declared_init(p: Mapping[str, Any], init: str | None, key: str) -> None:
-    if init is not None:
-        declared = runs.all_runs(p)
-        params.need(init in declared, key, f"unknown run '{init}' (declared: {', '.join(sorted(declared))})")
+def _model_config(p: Mapping[str, Any]) -> M.ModelConfig:
+    """``params.yaml: model`` checked with a stand-in vocabulary (the stage rechecks with the real one)."""
+    return M.config_from_params(dict(_mapping(p, "model")), CHECK_VOCAB)
 
 
 def _check_evaluations(where: str, named: Mapping[str, Any], evals: set[str]) -> None:

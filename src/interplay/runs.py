@@ -35,19 +35,26 @@ def all_runs(params: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def declared_init(params: Mapping[str, Any], init: str | None, key: str) -> None:
+    """An ``init`` must name a declared run (params alone)."""
+    if init is not None:
+        runs = all_runs(params)
+        need(init in runs, key, f"unknown run '{init}' (declared: {', '.join(sorted(runs)) or 'none'})")
+
+
 def check_init(params: Mapping[str, Any], init: str | None, key: str) -> Path | None:
     """An ``init`` must name a declared run whose checkpoint exists."""
+    declared_init(params, init, key)
     if init is None:
         return None
-    runs = all_runs(params)
-    need(init in runs, key, f"unknown run '{init}' (declared: {', '.join(sorted(runs)) or 'none'})")
     path = model_dir(init)
     if not (path / "model.safetensors").exists():
         raise FileNotFoundError(f"{path}: checkpoint of '{init}' not found ({key}); run its stage first")
     return path
 
 
-def check_training_dataset(params: Mapping[str, Any], name: str, key: str) -> Path:
+def declared_training_dataset(params: Mapping[str, Any], name: str, key: str) -> None:
+    """A training run's dataset must be declared and not an evaluation set (params alone)."""
     datasets = params.get("datasets") or {}
     need(name in datasets, key, f"dataset '{name}' is not declared under datasets")
     need(
@@ -55,6 +62,11 @@ def check_training_dataset(params: Mapping[str, Any], name: str, key: str) -> Pa
         key,
         f"dataset '{name}' is an evaluation set (split eval): it must not be trained on",
     )
+
+
+def check_training_dataset(params: Mapping[str, Any], name: str, key: str) -> Path:
+    """A training run's dataset, declared and built."""
+    declared_training_dataset(params, name, key)
     path = Path(f"data/datasets/{name}.parquet")
     if not path.exists():
         raise FileNotFoundError(f"{path}: dataset '{name}' not built ({key}); run generate@{name}")
