@@ -19,9 +19,9 @@ from interplay.runtime import run_stage, set_threads
 def main(group: str, name: str) -> None:
     p = params.load()
     key = f"rl.{group}.{name}"
-    jobs.rl(p, group, name)  # params alone, before the calibration file is read
     calibrated = None
     if group == "calibrated":
+        jobs.rl(p, group, name)  # params alone, before the calibration file is read
         cal = Path("reports/calibrate.json")
         if not cal.exists():
             raise FileNotFoundError(f"{cal}: no calibration ({key} uses calibrated ops); run 'calibrate'")
