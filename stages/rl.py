@@ -53,16 +53,20 @@ def main(group: str, name: str) -> None:
         f"{cfg.prompts_per_step} is more than the {len(pool.prompts)} prompts of dataset '{cfg.dataset}'"
         + (f" at ops {sorted(set(pool.ops))}" if cfg.ops else ""),
     )
+    filter_cost = 0.0  # token-equivalents the prompt filter spent sampling this run's pool
     if job.budget is not None:  # compute-matched split (paper §5): RL gets beta * T token-equivalents
         total, beta = job.budget
+        if cfg.dataset in ((p.get("filter") or {}).get("runs") or {}):  # the arm pays for its filter
+            report = Path(f"reports/filter/{cfg.dataset}.json")
+            cost = (inputs.json_file(report, "filter report") or {}).get("token_equivalent")
+            if not isinstance(cost, (int, float)):
+                raise ValueError(f"{report}: damaged (no token_equivalent); rerun filter@{cfg.dataset}")
+            filter_cost = float(cost)
         seq_cap = rl.rollout_length(pool, cfg.max_new_tokens, positions)
         per_step = rl_step_token_equivalent(
             cfg.prompts_per_step, cfg.rollouts, seq_cap, 1.0 if cfg.kl_coef > 0 else 0.0
         )
-        steps = round(beta * total / per_step)  # nearest: the arm gets its share of T, not up to a step less
-        params.need(
-            steps >= 1, f"{key}.budget", f"beta * total_tokens buys {beta * total / per_step:.2f} RL steps"
-        )
+        steps = rl.budget_steps(total, beta, per_step, filter_cost, f"{key}.budget")
         cfg = dataclasses.replace(cfg, steps=steps)
     print(
         f"rl@{name}: {len(pool.prompts)} prompts (ops {sorted(set(pool.ops))}), init {cfg.init}, "
@@ -77,6 +81,7 @@ def main(group: str, name: str) -> None:
     fp = fingerprint(files=(data_path, init_dir / "model.safetensors"))
     summary = rl.run(cfg, pool, tok, init_dir, paths, inputs_fingerprint=fp)
     if D.is_main_process():
+        summary["filter_token_equivalent"] = filter_cost
         write_json(runs.model_dir(name) / "train_summary.json", {"phase": "rl", "run": name, **summary})
         print({k: summary[k] for k in ("steps", "wall_seconds", "final/reward/mean")})
     D.cleanup()

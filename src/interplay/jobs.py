@@ -22,6 +22,7 @@ from typing import Any
 from interplay import data, params, runs
 from interplay import evaluate as E
 from interplay import model as M
+from interplay import prompt_filter as PF
 from interplay import rl as R
 from interplay import train as T
 from interplay.compute import budget_from_params
@@ -46,6 +47,7 @@ SECTIONS = {  # the top-level sections of params.yaml
     "pretrain",
     "midtrain",
     "rl",
+    "filter",
     "calibrate",
     "evaluate",
     "findings",
@@ -164,6 +166,38 @@ def evaluate(p: Mapping[str, Any], name: str) -> Evaluate:
     )
     _eval_dataset(p, entry["dataset"], f"{key}.dataset")
     return Evaluate(name, entry["model"], entry["dataset"], cfg, ranges)
+
+
+@dataclass(frozen=True)
+class Filter:
+    name: str
+    cfg: PF.FilterConfig
+
+
+def prompt_filter(p: Mapping[str, Any], name: str) -> Filter:
+    """``filter@<name>``: a filtered RL pool, written as dataset ``<name>``."""
+    section = params.section(p, "filter")
+    params.check_keys(section, "filter", {"defaults", "runs"})
+    entries = _mapping(section, "runs", "filter.runs")
+    key = f"filter.runs.{name}"
+    params.need(name in entries, key, f"not declared (known: {', '.join(entries) or 'none'})")
+    entry = entries[name]
+    params.need(isinstance(entry, Mapping), key, "expected a mapping")
+    try:
+        cfg = PF.config_from_params({**_mapping(section, "defaults", "filter.defaults"), **entry}, key)
+    except params.ParamsError as err:
+        raise params.blame(err, key, entry, "filter.defaults") from None
+    datasets = _mapping(p, "datasets")
+    params.need(
+        name not in datasets,
+        key,
+        f"'{name}' is also a dataset: the filtered pool is written as data/datasets/{name}.parquet",
+    )
+    params.need(cfg.dataset in datasets, f"{key}.dataset", f"'{cfg.dataset}' is not declared under datasets")
+    runs.declared_training_dataset(p, cfg.dataset, f"{key}.dataset")
+    known = runs.all_runs(p)
+    params.need(cfg.model in known, f"{key}.model", f"unknown run '{cfg.model}'")
+    return Filter(name, cfg)
 
 
 @dataclass(frozen=True)
@@ -341,6 +375,9 @@ def stage_checks(p: Mapping[str, Any]) -> list[tuple[str, Callable[[], object]]]
     ev = p.get("evaluate") or {}
     out += [(f"evaluate@{n}", lambda n=n: evaluate(p, n)) for n in each(ev.get("runs"), "evaluate.runs")]
     out.append(("calibrate", lambda: calibrate(p)))
+    fl = p.get("filter") or {}
+    params.need(isinstance(fl, Mapping), "filter", "expected a mapping")
+    out += [(f"filter@{n}", lambda n=n: prompt_filter(p, n)) for n in each(fl.get("runs"), "filter.runs")]
     sec = p.get("rl") or {}
     params.need(isinstance(sec, Mapping), "rl", "expected a mapping")
     out += [(f"rl@{n}", lambda n=n: rl(p, "runs", n)) for n in each(sec.get("runs"), "rl.runs")]

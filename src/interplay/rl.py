@@ -279,6 +279,16 @@ def rollout_length(pool: Pool, max_new_tokens: int, positions: int) -> float:
     return float(np.mean([min(len(p) + max_new_tokens, positions) for p in pool.prompts]))
 
 
+def budget_steps(total: float, beta: float, per_step: float, filter_cost: float, key: str) -> int:
+    """RL steps of a compute-matched arm: its share ``beta`` of the budget ``total`` (token-equivalents),
+    less what the prompt filter spent sampling its pool, in steps of ``per_step``, rounded to the
+    nearest step (the arm gets its share, not up to a step less); at least one."""
+    buys = (beta * total - filter_cost) / per_step
+    spent = f" after the prompt filter's {filter_cost:,.0f}" if filter_cost else ""
+    need(round(buys) >= 1, key, f"beta * total_tokens{spent} buys {buys:.2f} RL steps")
+    return round(buys)
+
+
 def prompt_indices(n: int, count: int, seed: int, start: int) -> list[int]:
     """Prompts [start, start+count) of the seeded epoch-by-epoch order (pure function)."""
     out = []

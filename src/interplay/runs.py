@@ -54,7 +54,11 @@ def check_init(params: Mapping[str, Any], init: str | None, key: str) -> Path | 
 
 
 def declared_training_dataset(params: Mapping[str, Any], name: str, key: str) -> None:
-    """A training run's dataset must be declared and not an evaluation set (params alone)."""
+    """A training run's dataset must be declared and not an evaluation set (params alone); an RL pool
+    written by the prompt filter (``filter.runs.<name>``) counts as declared."""
+    filtered = ((params.get("filter") or {}).get("runs")) or {}
+    if name in filtered:
+        return
     datasets = params.get("datasets") or {}
     need(name in datasets, key, f"dataset '{name}' is not declared under datasets")
     need(
@@ -69,5 +73,6 @@ def check_training_dataset(params: Mapping[str, Any], name: str, key: str) -> Pa
     declared_training_dataset(params, name, key)
     path = Path(f"data/datasets/{name}.parquet")
     if not path.exists():
-        raise FileNotFoundError(f"{path}: dataset '{name}' not built ({key}); run generate@{name}")
+        stage = "filter" if name in (((params.get("filter") or {}).get("runs")) or {}) else "generate"
+        raise FileNotFoundError(f"{path}: dataset '{name}' not built ({key}); run {stage}@{name}")
     return path

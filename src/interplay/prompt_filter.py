@@ -1,0 +1,143 @@
+"""The RL prompt filter: keep the prompts an initial model solves sometimes but not always.
+
+GRPO learns only from groups whose rollouts disagree: a prompt every rollout fails (or every rollout
+solves) gives all-equal rewards, zero advantages and no gradient. The paper's guidance for RL data is
+"failed at pass@1, solved at pass@k"; applied per problem, that is: sample the initial model ``samples``
+(k) times on each prompt of the pool, at the RL rollout temperature, count the process-verified
+(strict) completions c, and keep the prompts with 0 < c < k (``keep: mixed``). ``keep: all`` keeps
+every prompt (the counts are still measured and reported): a pass-through for tiny smoke models that
+solve nothing, and a control.
+
+The sampler, its per-problem seeding and the verifier are the evaluation's (``interplay.evaluate``),
+so the kept set is a pure function of the model, the pool and ``seed``, at any thread count.
+
+Compute: sampling is forward passes only, 2P FLOPs per token, i.e. 1/3 of a training token-equivalent
+(6P) per sampled token (prompt and completion). RL runs with a compute budget charge it to their share.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from interplay.evaluate import EvalConfig
+from interplay.params import MAX_THREADS, as_choice, as_float, as_int, check_keys, need
+
+KEEPS = ("mixed", "all")
+AUTO = "auto"
+AUTO_FACTOR = 1.5  # max_new_tokens: auto = 1.5 x the longest gold completion (as RL's rollouts)
+FORWARD_SHARE = 1.0 / 3.0  # token-equivalents per sampled token: 2P of the 6P of a training token
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    dataset: str  # the RL prompt pool to filter (a generated dataset)
+    model: str  # the run whose checkpoint samples: the RL run's init
+    samples: int = 16  # k rollouts per prompt
+    temperature: float = 1.0  # the RL rollout temperature
+    max_new_tokens: int | str = AUTO
+    keep: str = "mixed"  # mixed: 0 < c < k | all: every prompt
+    seed: int = 0
+    batch_rows: int = 512
+    threads: int = 2
+    device: str = "auto"
+
+
+def config_from_params(merged: Mapping[str, Any], key: str) -> FilterConfig:
+    """A filter entry merged over ``filter.defaults``, validated; errors name ``key.<field>``."""
+    check_keys(merged, key, set(FilterConfig.__dataclass_fields__), {"dataset", "model"})
+    kw: dict[str, Any] = {}
+    for f in ("dataset", "model"):
+        need(isinstance(merged[f], str) and merged[f], f"{key}.{f}", "expected a name")
+        kw[f] = merged[f]
+    for f, lo, hi in (("samples", 2, 1 << 17), ("batch_rows", 1, 1 << 20), ("threads", 1, MAX_THREADS)):
+        if f in merged:
+            kw[f] = as_int(merged[f], f"{key}.{f}", lo=lo, hi=hi)
+    if "seed" in merged:
+        kw["seed"] = as_int(merged["seed"], f"{key}.seed", lo=0)
+    if "temperature" in merged:
+        kw["temperature"] = as_float(merged["temperature"], f"{key}.temperature", lo=0.0, hi=100.0)
+        need(kw["temperature"] > 0, f"{key}.temperature", "must be > 0: the filter needs sampled rollouts")
+    if merged.get("max_new_tokens", AUTO) != AUTO:
+        kw["max_new_tokens"] = as_int(merged["max_new_tokens"], f"{key}.max_new_tokens", lo=1, hi=1 << 20)
+    if "keep" in merged:
+        kw["keep"] = as_choice(merged["keep"], f"{key}.keep", KEEPS)
+    if "device" in merged:
+        kw["device"] = as_choice(merged["device"], f"{key}.device", ("auto", "cpu", "cuda"))
+    return FilterConfig(**kw)
+
+
+def max_new_tokens(cfg: FilterConfig, gold_lens: list[int], positions: int) -> int:
+    """``auto`` -> AUTO_FACTOR x the longest gold completion, within the model's positions."""
+    if cfg.max_new_tokens != AUTO:
+        return int(cfg.max_new_tokens)
+    return min(positions - 1, math.ceil(AUTO_FACTOR * max(gold_lens)))
+
+
+def eval_config(cfg: FilterConfig, max_new: int) -> EvalConfig:
+    """The evaluation settings the filter samples with (every prompt, no top-p)."""
+    return EvalConfig(
+        samples=cfg.samples,
+        temperature=cfg.temperature,
+        top_p=1.0,
+        max_new_tokens=max_new,
+        problems_per_op=None,
+        batch_rows=cfg.batch_rows,
+        seed=cfg.seed,
+        threads=cfg.threads,
+        device=cfg.device,
+    )
+
+
+def keep_mask(correct: pl.Series, samples: int, keep: str) -> pl.Series:
+    """Which prompts stay: ``mixed`` keeps 0 < c < k, ``all`` keeps every one."""
+    if keep == "all":
+        return pl.Series([True] * len(correct))
+    return (correct > 0) & (correct < samples)
+
+
+def apply(pool: pl.DataFrame, scored: pl.DataFrame, cfg: FilterConfig) -> pl.DataFrame:
+    """The kept rows of ``pool`` in pool order, with the filter's count ``filter_correct`` (c of k).
+    ``scored`` holds the evaluation's rows (``uid``, ``c_strict``), one per pool prompt, in pool order."""
+    need(
+        scored["uid"].to_list() == pool["uid"].to_list(),
+        "filter",
+        "the scored rows are not the pool's prompts in pool order",
+    )
+    out = pool.with_columns(scored["c_strict"].alias("filter_correct"))
+    return out.filter(keep_mask(out["filter_correct"], cfg.samples, cfg.keep))
+
+
+def summary(
+    pool: pl.DataFrame, kept: pl.DataFrame, scored: pl.DataFrame, cfg: FilterConfig, prompt_tokens: int
+) -> dict[str, Any]:
+    """Per op: prompts, kept, all-fail (c = 0), all-pass (c = k); and the sampling's compute, counting
+    each of the k samples as its prompt (``prompt_tokens``: summed over the pool) plus its completion."""
+    k = cfg.samples
+    per_op: dict[str, dict[str, int]] = {}
+    for op in sorted(set(pool["op"].to_list())):
+        s = scored.filter(pl.col("op") == op)["c_strict"]
+        per_op[str(op)] = {
+            "prompts": len(s),
+            "kept": kept.filter(pl.col("op") == op).height,
+            "all_fail": int((s == 0).sum()),
+            "all_pass": int((s == k).sum()),
+        }
+    gen = round(float((scored["mean_len"] * scored["n"]).sum()))  # every completion's tokens
+    sampled = prompt_tokens * k + gen
+    return {
+        "dataset": cfg.dataset,
+        "model": cfg.model,
+        "samples": k,
+        "keep": cfg.keep,
+        "prompts": pool.height,
+        "kept": kept.height,
+        "mixed": int(((scored["c_strict"] > 0) & (scored["c_strict"] < k)).sum()),
+        "per_op": per_op,
+        "sampled_tokens": sampled,
+        "token_equivalent": sampled * FORWARD_SHARE,
+    }
