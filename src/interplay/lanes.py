@@ -52,6 +52,7 @@ WEIGHTS = {
     "ladder": 350.0,
     "rl": 250.0,
     "rl_calibrated": 250.0,
+    "filter": 150.0,
     "evaluate": 450.0,
     "generate": 30.0,
 }
