@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import yaml
 
 from interplay import findings as F
+from interplay.passk import bootstrap_ci
 
 RANGES = {"id": [2, 3], "edge": [4, 5], "hard": [6, 7]}
 
@@ -286,11 +288,15 @@ def test_dvc_plots_overlay_the_evaluations_each_finding_compares():
             ((name, props),) = entry.items()
             if name.startswith("finding "):
                 drawn[name.split(":")[0]] = {Path(f).stem for f in props["y"]}
+
+    def names(runs):  # a run with several training seeds lists one evaluation per seed
+        return {n for v in runs.values() for n in (v if isinstance(v, list) else [v])}
+
     want = {
-        "finding 1": set(p["edge"]["edge_set"].values()),
-        "finding 4": set(p["process"]["runs"].values()),
-        "finding 3": set(p["midrl"]["runs"].values()),
-        "finding 2": set(p["context"]["rl"].values()),
+        "finding 1": names(p["edge"]["edge_set"]),
+        "finding 4": names(p["process"]["runs"]),
+        "finding 3": names(p["midrl"]["runs"]),
+        "finding 2": names(p["context"]["rl"]),
     }
     assert drawn == want
     ranges = set(yaml.safe_load((root / "params.yaml").read_text())["evaluate"]["ranges"])
@@ -306,3 +312,98 @@ def test_figures_leave_out_what_is_zero_everywhere_and_say_so(tmp_path):
     assert empty == ["hard (op 6-6)"] and (tmp_path / "p.png").stat().st_size > 1000
     table = {"a": {"x @1": 0.2, "z @1": 0.0}, "b": {"x @1": 0.3, "z @1": 0.0}}
     assert plots.grouped_bars(table, "t", "y", tmp_path / "b.png") == ["z @1"]
+
+
+def test_a_run_with_training_seeds_is_the_list_of_their_evaluations(workdir):
+    """Seeds: values are means over seeds and problems; the interval resamples seeds as well, so a
+    run whose seeds disagree gets a wider interval than any one seed alone."""
+    write("base", fake_eval(FLAT))
+    write("rl_id", fake_eval(FLAT, seed=3))
+    write("rl_hard", fake_eval(FLAT, seed=9))
+    seeds = {  # one seed lifts the edge a lot, two a little: the mean gain is real but seed-dependent
+        "rl_edge": {**FLAT, 4: 0.6, 5: 0.5},
+        "rl_edge_s1": {**FLAT, 4: 0.12, 5: 0.08},
+        "rl_edge_s2": {**FLAT, 4: 0.1, 5: 0.06},
+    }
+    for i, (name, rates) in enumerate(seeds.items()):
+        write(name, fake_eval(rates, seed=20 + i))
+    base = F.load_eval("base")
+    runs = F.load_eval(list(seeds))
+    assert F.n_seeds(runs) == 3 and F.n_seeds(base) == 1
+    per_seed = [F.paired_diff(F.load_eval(n), base, [4, 5], 1) for n in seeds]
+    m, lo, hi = F.paired_diff(runs, base, [4, 5], 1)
+    assert m == pytest.approx(np.mean([d[0] for d in per_seed]))  # the mean over seeds
+    # seed-to-seed spread widens the interval: beyond any one seed's, and beyond a bootstrap that
+    # took the 3 x 40 (seed, problem) rows for 120 independent problems
+    assert hi - lo > max(d[2] - d[1] for d in per_seed)
+    flat_lo, flat_hi = bootstrap_ci(F._paired_values(runs, base, [4, 5], 1).reshape(-1))
+    assert hi - lo > 1.5 * (flat_hi - flat_lo)
+    v, vlo, vhi = F.value(runs, [4, 5], "n")
+    assert v == pytest.approx(np.mean([F.value(F.load_eval(n), [4, 5], "n")[0] for n in seeds]))
+    assert vlo < v < vhi and F.n_problems(runs, [4, 5]) == 40
+
+    cfg = {**EDGE_CFG, "rl": {**EDGE_CFG["rl"], "edge": list(seeds)}}
+    f = F.edge_of_competence(cfg, RANGES, Path("figs"))
+    assert f.metrics["seeds"] == {"ID": 1, "edge": 3, "hard": 1}
+    assert "training seeds: base 1, ID 1, edge 3, hard 1" in f.summary
+    assert f.metrics["d_edge"] == pytest.approx(F.paired_diff(runs, base, [4, 5], "n")[0])
+    # two multi-seed runs pair seed by seed, and must list as many
+    write("rl_id_s1", fake_eval(FLAT, seed=31))
+    with pytest.raises(ValueError, match="cannot pair 3 training seeds with 2"):
+        F.paired_diff(runs, F.load_eval(["rl_id", "rl_id_s1"]), [4, 5], "n")
+
+
+def test_params_name_seed_lists_and_their_counts():
+    from interplay import jobs
+    from interplay.params import ParamsError
+
+    root = Path(__file__).resolve().parents[1]
+    p = yaml.safe_load((root / "params.yaml").read_text())
+    evals = p["evaluate"]["runs"]
+    for name in ("rl_edge_s1", "rl_edge_s2", "rl_id_s1"):
+        evals[name] = {"model": "base", "dataset": "eval"}
+    f1 = p["findings"]["edge"]
+    del f1["edge_set"]
+    f1["rl"] = {"edge": ["rl_edge", "rl_edge_s1", "rl_edge_s2"], "ID": "rl_id", "hard": "rl_hard"}
+    f1.update(edge_label="edge", id_label="ID", hard_label="hard")
+    y = root / "dvc.yaml"
+    with pytest.raises(ParamsError, match=r"findings\.edge.*reports/eval/rl_edge_s1\.parquet"):
+        jobs.figures(p, "edge", y)  # dvc.yaml must declare every seed's evaluation
+    f1["rl"]["edge"] = ["rl_edge", "nope"]
+    with pytest.raises(ParamsError, match=r"findings\.edge\.rl\.edge\[1\]: 'nope' is not an evaluate run"):
+        jobs.figures(p, "edge", y)
+    f1["rl"]["edge"] = []
+    with pytest.raises(ParamsError, match=r"findings\.edge\.rl\.edge: expected a non-empty list"):
+        jobs.figures(p, "edge", y)
+    f1["rl"]["edge"] = ["rl_edge", "rl_edge_s1", "rl_edge_s2"]
+    f1["rl"]["ID"] = ["rl_id", "rl_id_s1"]
+    with pytest.raises(ParamsError, match=r"findings\.edge\.rl\.ID: lists 2 seeds but 'edge' lists 3"):
+        jobs.figures(p, "edge", y)
+
+
+def test_reward_curves_draw_the_mean_of_a_runs_seeds(tmp_path):
+    from interplay import plots
+
+    dirs = []
+    for i, vals in enumerate(([0.0, 0.2, 0.4], [0.2, 0.4, 0.6])):
+        d = tmp_path / f"s{i}"
+        (d / "plots/metrics/reward").mkdir(parents=True)
+        rows = "".join(f"{s}\t{v}\n" for s, v in enumerate(vals))
+        (d / "plots/metrics/reward/mean.tsv").write_text("step\treward/mean\n" + rows)
+        dirs.append(d)
+    import matplotlib.pyplot as plt
+
+    drawn = {}
+    real_plot = plt.Axes.plot
+
+    def spy(self, x, y, *a, label=None, **kw):
+        drawn[label] = list(y)
+        return real_plot(self, x, y, *a, label=label, **kw)
+
+    plt.Axes.plot = spy
+    try:
+        plots.reward_curves({"edge": dirs, "one": dirs[0]}, tmp_path / "r.png")
+    finally:
+        plt.Axes.plot = real_plot
+    assert drawn["edge (mean of 2 seeds)"] == pytest.approx([0.1, 0.3, 0.5])
+    assert drawn["one"] == pytest.approx([0.0, 0.2, 0.4])

@@ -1,9 +1,12 @@
 """The paper's four findings as computations over evaluation results: tables, verdicts, figures.
 
 Each finding compares evaluation runs (``reports/eval/<name>.parquet``) on the same problems, so
-differences use a paired bootstrap over problems. A verdict is computed from the data:
-"reproduced", "direction only" or "not reproduced" by the rules of ``interplay.verdicts``, with the
-differences each verdict rests on, the problems and the training seeds beside it.
+differences use a paired bootstrap over problems. A run trained with several seeds is named in
+``params.yaml`` by the list of its seeds' evaluations: its values are means over seeds and problems,
+and its intervals resample seeds and problems (``passk.hierarchical_ci``). A verdict is computed
+from the data: "reproduced", "direction only" or "not reproduced" by the rules of
+``interplay.verdicts``, with the differences each verdict rests on, the problems and the training
+seeds beside it.
 """
 
 from __future__ import annotations
@@ -18,16 +21,27 @@ import polars as pl
 
 from interplay import inputs, plots
 from interplay import verdicts as V
-from interplay.passk import bootstrap_ci, pass_at_k_array
+from interplay.passk import hierarchical_ci, pass_at_k_array
 
 EVAL_DIR = Path("reports/eval")
+SEED_COL = "seed_run"  # the evaluation a row came from: one per training seed of a run
 
 
-def load_eval(name: str) -> pl.DataFrame:
-    path = EVAL_DIR / f"{name}.parquet"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: evaluation '{name}' has not been run")
-    return inputs.parquet(path, f"evaluation '{name}'")
+def load_eval(name: str | Sequence[str]) -> pl.DataFrame:
+    """One evaluation, or a run's training seeds (a list of evaluations) as one frame; ``SEED_COL``
+    names the evaluation of each row."""
+    names = [name] if isinstance(name, str) else list(name)
+    frames = []
+    for n in names:
+        path = EVAL_DIR / f"{n}.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: evaluation '{n}' has not been run")
+        frames.append(inputs.parquet(path, f"evaluation '{n}'").with_columns(pl.lit(n).alias(SEED_COL)))
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+def n_seeds(df: pl.DataFrame) -> int:
+    return df[SEED_COL].n_unique() if SEED_COL in df.columns else 1
 
 
 def per_problem(
@@ -39,27 +53,62 @@ def per_problem(
     return sub.select(*keys, pl.Series("v", pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), kk)))
 
 
+def matrix(df: pl.DataFrame, ops: Sequence[int], k: int | str) -> tuple[list[str], np.ndarray]:
+    """pass@k as a (training seeds x problems) array over the problems every seed evaluated, in
+    problem-id order, and those problem ids."""
+    seeds = df[SEED_COL].unique(maintain_order=True).to_list() if SEED_COL in df.columns else [None]
+    parts = [per_problem(df if s is None else df.filter(pl.col(SEED_COL) == s), ops, k) for s in seeds]
+    ids = sorted(set.intersection(*(set(p["id"].to_list()) for p in parts)))
+    rows = [p.filter(pl.col("id").is_in(ids))["v"].to_numpy() for p in parts]
+    return ids, np.stack(rows) if ids else np.zeros((len(parts), 0))
+
+
+def n_problems(df: pl.DataFrame, ops: Sequence[int]) -> int:
+    return len(matrix(df, ops, 1)[0])
+
+
 def value(df: pl.DataFrame, ops: Sequence[int], k: int | str) -> tuple[float, float, float]:
-    v = per_problem(df, ops, k)["v"].to_numpy()
-    lo, hi = bootstrap_ci(v)
+    """Mean pass@k over seeds and problems, with its interval (seeds and problems resampled)."""
+    _, v = matrix(df, ops, k)
+    if v.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    lo, hi = hierarchical_ci(v)
     return float(v.mean()), lo, hi
 
 
 def _paired_values(a: pl.DataFrame, b: pl.DataFrame, ops: Sequence[int], k: int | str) -> np.ndarray:
-    """Per-problem a - b over the problems both evaluated (problem-id order)."""
-    j = per_problem(a, ops, k).join(per_problem(b, ops, k), on="id", suffix="_b")
-    return (j["v"] - j["v_b"]).to_numpy()
+    """a - b as a (seeds x problems) array over the problems both evaluated (problem-id order). A
+    single-seed side is subtracted from every seed of the other; two multi-seed sides pair their
+    seeds in the order listed (independent runs: any fixed pairing is a fair one) and must list as
+    many."""
+    ia, va = matrix(a, ops, k)
+    ib, vb = matrix(b, ops, k)
+    common = sorted(set(ia) & set(ib))
+    va = va[:, [ia.index(i) for i in common]]
+    vb = vb[:, [ib.index(i) for i in common]]
+    if len(va) > 1 and len(vb) > 1 and len(va) != len(vb):
+        raise ValueError(f"cannot pair {len(va)} training seeds with {len(vb)}: list as many for both runs")
+    return va - vb
 
 
 def paired_diff(
     a: pl.DataFrame, b: pl.DataFrame, ops: Sequence[int], k: int | str
 ) -> tuple[float, float, float]:
-    """mean(a - b) over the problems both evaluated, with a paired bootstrap interval."""
+    """mean(a - b) over seeds and the problems both evaluated, with a paired (hierarchical) interval."""
     d = _paired_values(a, b, ops, k)
     if d.size == 0:
         return float("nan"), float("nan"), float("nan")
-    lo, hi = bootstrap_ci(d)
+    lo, hi = hierarchical_ci(d)
     return float(d.mean()), lo, hi
+
+
+def seeds_note(runs: Mapping[str, pl.DataFrame]) -> str:
+    """How many training seeds each compared run has, for a verdict's summary."""
+    counts = {label: n_seeds(df) for label, df in runs.items()}
+    if len(set(counts.values())) == 1:
+        n = next(iter(counts.values()))
+        return "one training seed per run" if n == 1 else f"{n} training seeds per run"
+    return "training seeds: " + ", ".join(f"{label} {n}" for label, n in counts.items())
 
 
 @dataclass
@@ -71,6 +120,10 @@ class Finding:
     tables: list[str] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _names(name: str | Sequence[str]) -> list[str]:
+    return [name] if isinstance(name, str) else list(name)
 
 
 def pct(x: float) -> str:
@@ -137,7 +190,7 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
         fig_dir / "edge_passk.png",
     )
     plots.reward_curves(
-        {label: Path("reports/train") / name for label, name in cfg["rl"].items()},
+        {label: [Path("reports/train") / n for n in _names(name)] for label, name in cfg["rl"].items()},
         fig_dir / "edge_reward.png",
     )
     rows, metrics = [], {}
@@ -170,12 +223,12 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
         V.Diff(f"{edge_label} - {hard_label}, OOD-edge pass@n", *d_vs_hard, 1),
         V.Diff(f"{id_label} - base, ID pass@n (must not be above 0)", *d_id, 0),
     ]
-    n_edge = per_problem(e_base, edge_ops, 1).height
+    n_edge = n_problems(e_base, edge_ops)
     summary = "; ".join(f"{d.name}: {ci(d.mean, d.lo, d.hi)}" for d in rule) + (
-        f" (points; OOD-edge on {n_edge} problems; one training seed per run). Paper: a large edge "
-        "gain, only from RL at the edge; no ID pass@128 gain."
+        f" (points; OOD-edge on {n_edge} problems; {seeds_note({'base': base, **runs})}). Paper: a "
+        "large edge gain, only from RL at the edge; no ID pass@128 gain."
     )
-    n_main = per_problem(base, edge_ops, 1).height
+    n_main = n_problems(base, edge_ops)
     diff_header = ["RL run", f"OOD-edge pass@n - base (points, {n_main} problems)"]
     if edge_set:
         diff_header += [f"on the edge set ({n_edge} problems): pass@n - base", "pass@1 - base"]
@@ -199,6 +252,7 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
             "d_edge_vs_hard": d_vs_hard[0],
             "d_id": d_id[0],
             "edge_problems": n_edge,
+            "seeds": {label: n_seeds(df) for label, df in runs.items()},
         },
     )
 
@@ -221,9 +275,9 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
     diffs = {lab: paired_diff(runs[lab], runs[zero], ops, "n") for lab in seeded}
     # the rule (interplay.verdicts): every seeded share beats no seed on context-B pass@n
     rule = [V.Diff(f"{lab} - {zero}, context-B pass@n", *d, 1) for lab, d in diffs.items()]
-    n_prob = per_problem(runs[zero], ops, 1).height
+    n_prob = n_problems(runs[zero], ops)
     summary = "; ".join(f"{d.name}: {ci(d.mean, d.lo, d.hi)}" for d in rule) + (
-        f" (points; {n_prob} problems; one training seed per run)"
+        f" (points; {n_prob} problems; {seeds_note(runs)})"
     )
     # per op, every op evaluated: shows whether the seed is learned where it was seeded (ops outside
     # the finding's range, e.g. op 2) even when it does not transfer to the finding's ops
@@ -278,12 +332,12 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
     verdict, rule = V.holm_any(
         [_paired_values(runs[lab], runs[rl_only], ranges["hard"], "n") for lab in mixed],
         [f"{lab} - {rl_only}, OOD-hard pass@n" for lab in mixed],
-        lambda v, level: bootstrap_ci(v, level=level),
+        lambda v, level: hierarchical_ci(v, level=level),
     )
     rows = [[lab, *[pct(table[lab][c]) for c in table[lab]]] for lab in runs]
-    n_prob = per_problem(runs[rl_only], ranges["hard"], 1).height
+    n_prob = n_problems(runs[rl_only], ranges["hard"])
     summary = "; ".join(f"{d.name}: {ci(d.mean, d.lo, d.hi)}" for d in rule) + (
-        f" (points; {n_prob} problems; one training seed per run; Holm-corrected). Paper: a mixed "
+        f" (points; {n_prob} problems; {seeds_note(runs)}; Holm-corrected). Paper: a mixed "
         "split wins on OOD-hard."
     )
     return Finding(
@@ -351,12 +405,12 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
     verdict, rule = V.holm_any(
         [per[lab] for lab in others],
         [f"{lab} - {outcome}, pass@1 {first}" for lab in others],
-        lambda v, level: bootstrap_ci(v, level=level),
+        lambda v, level: hierarchical_ci(v, level=level),
     )
     rows = [[lab, *[pct(v) for v in table[lab].values()]] for lab in runs]
-    n_prob = len(next(iter(per.values()))) if per else 0
+    n_prob = next(iter(per.values())).shape[-1] if per else 0
     summary = "; ".join(f"{d.name}: {ci(d.mean, d.lo, d.hi)}" for d in rule) + (
-        f" (points; {n_prob} problems; one training seed per run; Holm-corrected intervals). Paper: "
+        f" (points; {n_prob} problems; {seeds_note(runs)}; Holm-corrected intervals). Paper: "
         "+4-5 points pass@1."
     )
     return Finding(

@@ -318,11 +318,12 @@ def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -
             if group in cfg:
                 runs_g = _mapping(cfg, group, f"findings.{key}.{group}")
                 _check_evaluations(f"findings.{key}.{group}", runs_g, evals)
+                _check_seed_counts(f"findings.{key}.{group}", {**named, **runs_g})
                 named.update(runs_g)
         if "base" in cfg:
             _check_evaluations(f"findings.{key}", {"base": cfg["base"]}, evals)
             named["base"] = cfg["base"]
-        reads = [f"reports/eval/{n}.parquet" for n in named.values()]
+        reads = [f"reports/eval/{n}.parquet" for n in _flat(named.values())]
         _check_finding(cfg, key, named)
         if key == "edge":
             if cfg.get("edge_set"):
@@ -334,8 +335,9 @@ def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -
                     f"expected one evaluation for each of {', '.join(sorted(want))}",
                 )
                 _check_evaluations(f"findings.{key}.edge_set", edge_set, evals)
-                reads += [f"reports/eval/{n}.parquet" for n in edge_set.values()]
-            reads += [f"reports/train/{n}/plots/metrics" for n in cfg["rl"].values()]
+                _check_seed_counts(f"findings.{key}.edge_set", edge_set)
+                reads += [f"reports/eval/{n}.parquet" for n in _flat(edge_set.values())]
+            reads += [f"reports/train/{n}/plots/metrics" for n in _flat(cfg["rl"].values())]
         if key == "context":
             cfg["ops"] = sorted(E.parse_ranges({"ops": cfg.get("ops")}, f"findings.{key}")["ops"])
         if key == "process":
@@ -476,10 +478,40 @@ def _model_config(p: Mapping[str, Any]) -> M.ModelConfig:
 
 
 def _check_evaluations(where: str, named: Mapping[str, Any], evals: set[str]) -> None:
-    """Every label of ``named`` must name a declared evaluate run."""
+    """Every label of ``named`` must name a declared evaluate run, or list one per training seed."""
     for label, name in named.items():
-        ok = isinstance(name, str) and name in evals
-        params.need(ok, f"{where}.{label}", f"'{name}' is not an evaluate run")
+        if isinstance(name, list):
+            params.need(bool(name), f"{where}.{label}", "expected a non-empty list (one evaluation per seed)")
+            for i, n in enumerate(name):
+                ok = isinstance(n, str) and n in evals
+                params.need(ok, f"{where}.{label}[{i}]", f"'{n}' is not an evaluate run")
+            dup = sorted({n for n in name if name.count(n) > 1})
+            params.need(not dup, f"{where}.{label}", f"'{dup[0] if dup else ''}' listed twice")
+        else:
+            ok = isinstance(name, str) and name in evals
+            params.need(ok, f"{where}.{label}", f"'{name}' is not an evaluate run")
+
+
+def _check_seed_counts(where: str, named: Mapping[str, Any]) -> None:
+    """Runs with several seeds are compared seed by seed: each lists one evaluation or as many as
+    every other multi-seed run of the finding."""
+    counts = {label: len(n) for label, n in named.items() if isinstance(n, list) and len(n) > 1}
+    if len(set(counts.values())) > 1:
+        first, *rest = counts.items()
+        other = next(x for x in rest if x[1] != first[1])
+        params.need(
+            False,
+            f"{where}.{other[0]}",
+            f"lists {other[1]} seeds but '{first[0]}' lists {first[1]}: compared runs list one or as many",
+        )
+
+
+def _flat(names: Any) -> list[str]:
+    """Evaluation names, a run's seeds listed one by one."""
+    out: list[str] = []
+    for n in names:
+        out += n if isinstance(n, list) else [n]
+    return out
 
 
 def _check_finding(cfg: Mapping[str, Any], key: str, named: Mapping[str, Any]) -> None:

@@ -163,15 +163,22 @@ LABELS = {  # axis labels for dvclive keys
 }
 
 
-def reward_curves(runs: Mapping[str, Path], path: str | Path, metric: str = "reward/mean") -> None:
-    """Fig. 11: mean reward per GRPO step, one line per run (from dvclive TSVs)."""
+def reward_curves(
+    runs: Mapping[str, Path | Sequence[Path]], path: str | Path, metric: str = "reward/mean"
+) -> None:
+    """Fig. 11: mean reward per GRPO step, one line per run (from dvclive TSVs); a run with several
+    training seeds is drawn as their mean at each step."""
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    for name, live_dir in runs.items():
-        tsv = Path(live_dir) / "plots" / "metrics" / f"{metric}.tsv"
-        if not tsv.exists():
+    for name, live_dirs in runs.items():
+        dirs = [live_dirs] if isinstance(live_dirs, (str, Path)) else list(live_dirs)
+        tsvs = [Path(d) / "plots" / "metrics" / f"{metric}.tsv" for d in dirs]
+        tables = [pl.read_csv(t, separator="\t") for t in tsvs if t.exists()]
+        if not tables:
             continue
-        t = pl.read_csv(tsv, separator="\t")
-        ax.plot(t["step"], t[t.columns[-1]], label=name)
+        t = pl.concat([x.select("step", pl.col(x.columns[-1]).alias("v")) for x in tables])
+        t = t.group_by("step").agg(pl.col("v").mean()).sort("step")
+        label = name if len(tables) == 1 else f"{name} (mean of {len(tables)} seeds)"
+        ax.plot(t["step"], t["v"], label=label)
     ax.set_xlabel("GRPO step")
     ax.set_ylabel(LABELS.get(metric, metric))
     ax.grid(alpha=0.3)
