@@ -196,10 +196,13 @@ class Attention(nn.Module):
         v = self.v_proj(x).view(B, T, self.cfg.n_kv_head, hd).transpose(1, 2)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
-    def forward(self, x, cos, sin, mask=None):
-        """Full-sequence attention (training, scoring): causal, or an explicit boolean mask."""
+    def forward(self, x, cos, sin, mask=None, cache=None, layer: int = 0):
+        """Full-sequence attention (training, scoring): causal, or an explicit boolean mask. With a
+        ``cache`` (sampling) the cache stores this layer's keys/values and attends over them."""
         B, T, _ = x.shape
         q, k, v = self.qkv(x, cos, sin)
+        if cache is not None:
+            return self.o_proj(cache.attend(layer, q, k, v))
         rep = self.cfg.n_head // self.cfg.n_kv_head
         if rep > 1:
             k = k.repeat_interleave(rep, dim=1)
@@ -270,14 +273,14 @@ class Layer(nn.Module):
             self.canon_attn = Canon(cfg.d_model)
             self.canon_mlp = Canon(cfg.d_model)
 
-    def forward(self, x, cos, sin, mask=None, positions=None):
+    def forward(self, x, cos, sin, mask=None, positions=None, cache=None, layer: int = 0):
         h = self.input_layernorm(x)
         if self.self_attn.cfg.canon:
-            h = self.canon_attn(h, positions)
-        x = x + self.self_attn(h, cos, sin, mask)
+            h = self.canon_attn(h, positions) if cache is None else cache.canon(layer, 0, self.canon_attn, h)
+        x = x + self.self_attn(h, cos, sin, mask, cache, layer)
         h = self.post_attention_layernorm(x)
         if self.self_attn.cfg.canon:
-            h = self.canon_mlp(h, positions)
+            h = self.canon_mlp(h, positions) if cache is None else cache.canon(layer, 1, self.canon_mlp, h)
         return x + self.mlp(h)
 
 
@@ -319,17 +322,24 @@ class Qwen2(nn.Module):
         positions: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
         logits_from: int = 0,
+        cache=None,
     ) -> torch.Tensor:
         """Logits for a batch (B, T). ``positions`` (B, T) and a boolean ``mask`` (B, 1, T, T)
         describe packed documents; default: one causal document per row. ``logits_from`` skips the
-        LM head for the first positions (scoring completions after a prompt)."""
+        LM head for the first positions (scoring completions after a prompt).
+
+        ``cache`` (sampling, ``interplay.sampling.PrefixCache``): each attention and Canon layer reads
+        and extends the cache instead of the sequence alone, and the LM head runs only where the
+        cache says the next token is read (the last prompt position, or the one new token)."""
         T = idx.shape[1]
         if positions is None:
             positions = torch.arange(T, device=idx.device)
         cos, sin = rope_tables(self.cfg, positions)
         x = self.model.embed_tokens(idx)
-        for layer in self.model.layers:
-            x = layer(x, cos, sin, mask, positions)
+        for i, layer in enumerate(self.model.layers):
+            x = layer(x, cos, sin, mask, positions, cache, i)
+        if cache is not None:
+            return self.lm_head(self.model.norm(cache.last(x)))
         return self.lm_head(self.model.norm(x[:, logits_from:]))
 
 

@@ -1,4 +1,5 @@
-"""Batched sampling with a preallocated KV cache and a prompt prefilled once per problem.
+"""Batched sampling through the model's own forward with a KV cache (``PrefixCache``), each prompt
+prefilled once per problem.
 
 Rows are laid out as ``[P problems, n samples]``. A problem's prompt keys/values are computed once and
 shared by its n rows inside the attention matmul (no copies); generated keys/values live in a
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from interplay.model import Qwen2, rope_tables
+from interplay.model import Qwen2
 
 _M32 = 0xFFFFFFFF
 
@@ -65,40 +66,103 @@ class Samples:
     truncated: list[bool]
 
 
-def _prefill(model: Qwen2, prompts: torch.Tensor, lengths: torch.Tensor):
-    """Run the (right-padded) prompts once; return last-position logits, per-layer K/V and, for a
-    Canon model, each Canon layer's history (P, 3, d) at the end of each prompt (else ``[]``)."""
-    cfg = model.cfg
-    P, L = prompts.shape
-    pos = torch.arange(L, device=prompts.device)
-    cos, sin = rope_tables(cfg, pos)
-    x = model.model.embed_tokens(prompts)
-    kvs, hists = [], []
-    for layer in model.model.layers:
-        h = layer.input_layernorm(x)
-        if cfg.canon:
-            hists.append(layer.canon_attn.history(h, lengths))
-            h = layer.canon_attn(h)
-        q, k, v = layer.self_attn.qkv(h, cos, sin)
-        kvs.append((k, v))  # (P, kv, L, hd)
+class PrefixCache:
+    """The sampler's KV cache, passed into ``Qwen2.forward`` (the model's own layers read and extend
+    it). Rows are ``[A problems, m rows]``. The first forward (prefill) runs each problem's
+    right-padded prompt once and keeps its keys/values (A, kv, L, hd), shared by the problem's m rows
+    inside the attention matmul; each later forward takes one new token per row, whose keys/values
+    go into preallocated (A, m, kv, max_new, hd) buffers. A Canon model's decoding state (the last
+    inputs of each Canon layer, (A, m, 3, d)) rides along. ``keep_problems`` / ``keep_rows`` drop
+    finished problems and rows from every buffer."""
+
+    def __init__(self, cfg, lengths: torch.Tensor, max_new: int) -> None:
+        self.cfg = cfg
+        self.lengths = lengths  # (A,) prompt lengths
+        self.max_new = max_new
+        self.prompt_kv: list = [None] * cfg.n_layer
+        self.hists: list = [None] * (2 * cfg.n_layer if cfg.canon else 0)  # per layer: attention, MLP
+        self.gen_k: list[torch.Tensor] = []
+        self.gen_v: list[torch.Tensor] = []
+        self.pmask: torch.Tensor | None = None  # (A, L): real prompt positions (never padding)
+        self.t = -1  # the decoding step being written; -1 while prefilling
+        self.m = 1  # rows per problem
+
+    # -- called from the model's forward ---------------------------------------------------------
+
+    def attend(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Attention output (B, T, heads * hd) before the output projection."""
+        cfg = self.cfg
         rep = cfg.n_head // cfg.n_kv_head
-        kk = k.repeat_interleave(rep, dim=1) if rep > 1 else k
-        vv = v.repeat_interleave(rep, dim=1) if rep > 1 else v
-        y = torch.nn.functional.scaled_dot_product_attention(q, kk, vv, is_causal=True)
-        x = x + layer.self_attn.o_proj(y.transpose(1, 2).reshape(P, L, -1))
-        h = layer.post_attention_layernorm(x)
-        if cfg.canon:
-            hists.append(layer.canon_mlp.history(h, lengths))
-            h = layer.canon_mlp(h)
-        x = x + layer.mlp(h)
-    last = x[torch.arange(P, device=x.device), lengths - 1]
-    return model.lm_head(model.model.norm(last)), kvs, hists
+        if self.t < 0:  # prefill: causal over each prompt, keys/values kept
+            self.prompt_kv[layer] = (k, v)  # (P, kv, L, hd)
+            kk = k.repeat_interleave(rep, dim=1) if rep > 1 else k
+            vv = v.repeat_interleave(rep, dim=1) if rep > 1 else v
+            y = torch.nn.functional.scaled_dot_product_attention(q, kk, vv, is_causal=True)
+            return y.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1)
+        A, m, t, kv, hd = len(self.lengths), self.m, self.t, cfg.n_kv_head, cfg.head_dim
+        self.gen_k[layer][:, :, :, t] = k.view(A, m, kv, hd)
+        self.gen_v[layer][:, :, :, t] = v.view(A, m, kv, hd)
+        qg = q.view(A, m, kv, rep, hd)
+        pk, pv = self.prompt_kv[layer]  # (A, kv, L, hd), shared by the problem's m rows
+        scale = 1.0 / math.sqrt(hd)
+        s_p = torch.einsum("ankrd,akld->ankrl", qg, pk) * scale
+        s_p = s_p.masked_fill(~self.pmask.view(A, 1, 1, 1, -1), float("-inf"))
+        gk, gv = self.gen_k[layer][:, :, :, : t + 1], self.gen_v[layer][:, :, :, : t + 1]
+        s_g = torch.einsum("ankrd,anktd->ankrt", qg, gk) * scale
+        w = torch.softmax(torch.cat([s_p, s_g], dim=-1), dim=-1)
+        L = pk.shape[2]
+        y = torch.einsum("ankrl,akld->ankrd", w[..., :L], pv) + torch.einsum(
+            "ankrt,anktd->ankrd", w[..., L:], gv
+        )
+        return y.reshape(A * m, 1, -1)
 
+    def canon(self, layer: int, which: int, module, h: torch.Tensor) -> torch.Tensor:
+        """A Canon layer (``which``: 0 before attention, 1 before the MLP) with its decoding state."""
+        i = 2 * layer + which
+        if self.t < 0:
+            self.hists[i] = module.history(h, self.lengths)  # (P, 3, d) at the end of each prompt
+            return module(h)
+        A, m = len(self.lengths), self.m
+        y, self.hists[i] = module.step(h.view(A, m, -1), self.hists[i])
+        return y.view(A * m, 1, -1)
 
-def _canon_step(canon, h: torch.Tensor, hist: torch.Tensor, A: int, m: int):
-    """A Canon layer on one new token per row: h (A*m, 1, d), history (A, m, 3, d)."""
-    y, hist = canon.step(h.view(A, m, -1), hist)
-    return y.view(A * m, 1, -1), hist
+    def last(self, x: torch.Tensor) -> torch.Tensor:
+        """Where the LM head runs: each prompt's last position, then the one new token per row."""
+        if self.t < 0:
+            return x[torch.arange(x.shape[0], device=x.device), self.lengths - 1]
+        return x
+
+    # -- called by the sampler --------------------------------------------------------------------
+
+    def start_decoding(self, n: int, device) -> None:
+        """After the prefill: every problem gets n rows."""
+        P, L = len(self.lengths), self.prompt_kv[0][0].shape[2]
+        self.hists = [hh.unsqueeze(1).expand(P, n, *hh.shape[1:]).contiguous() for hh in self.hists]
+        self.pmask = torch.arange(L, device=device).view(1, L) < self.lengths.view(P, 1)
+        kv, hd = self.cfg.n_kv_head, self.cfg.head_dim
+        self.gen_k = [torch.empty(P, n, kv, self.max_new, hd, device=device) for _ in self.prompt_kv]
+        self.gen_v = [torch.empty(P, n, kv, self.max_new, hd, device=device) for _ in self.prompt_kv]
+        self.m = n
+
+    def positions(self) -> torch.Tensor:
+        """Each row's position for the token being decoded: (A * m, 1)."""
+        return (self.lengths + self.t).repeat_interleave(self.m).view(-1, 1)
+
+    def keep_problems(self, keep: torch.Tensor) -> None:
+        """Only problems ``keep`` (indices, on the caches' device) stay."""
+        self.prompt_kv = [(k.index_select(0, keep), v.index_select(0, keep)) for k, v in self.prompt_kv]
+        self.gen_k = [g.index_select(0, keep) for g in self.gen_k]
+        self.gen_v = [g.index_select(0, keep) for g in self.gen_v]
+        self.hists = [hh.index_select(0, keep) for hh in self.hists]
+        self.pmask = self.pmask.index_select(0, keep)
+        self.lengths = self.lengths.index_select(0, keep)
+
+    def keep_rows(self, a: torch.Tensor, pos: torch.Tensor) -> None:
+        """Each problem keeps rows ``pos`` (A, m'), ``a`` (A, 1) its index; decoded steps <= t copied."""
+        self.gen_k = [_take(g, a, pos, self.t) for g in self.gen_k]
+        self.gen_v = [_take(g, a, pos, self.t) for g in self.gen_v]
+        self.hists = [hh[a, pos] for hh in self.hists]
+        self.m = pos.shape[1]
 
 
 def _take(cache: torch.Tensor, a: torch.Tensor, pos: torch.Tensor, t: int) -> torch.Tensor:
@@ -125,22 +189,15 @@ def _generate_chunk(
     device,
     shrink: float,
 ) -> list[Samples]:
-    cfg = model.cfg
     P = len(prompts)
     L = max(len(p) for p in prompts)
     pt = torch.zeros(P, L, dtype=torch.long)
     for i, p in enumerate(prompts):
         pt[i, : len(p)] = torch.tensor(p, dtype=torch.long)
     lengths = torch.tensor([len(p) for p in prompts], dtype=torch.long)
-    pt, lengths_d = pt.to(device), lengths.to(device)
-    logits, prompt_kv, hists = _prefill(model, pt, lengths_d)
-    # Canon state per row: two histories per layer (attention, MLP), each (P, n, 3, d)
-    hists = [hh.unsqueeze(1).expand(P, n, *hh.shape[1:]).contiguous() for hh in hists]
-    kv, rep, hd = cfg.n_kv_head, cfg.n_head // cfg.n_kv_head, cfg.head_dim
-    # prompt key mask: padding positions never attended
-    pmask = torch.arange(L, device=device).view(1, L) < lengths_d.view(P, 1)  # (P, L)
-    gen_k = [torch.empty(P, n, kv, max_new_tokens, hd, device=device) for _ in prompt_kv]
-    gen_v = [torch.empty(P, n, kv, max_new_tokens, hd, device=device) for _ in prompt_kv]
+    cache = PrefixCache(model.cfg, lengths.to(device), max_new_tokens)
+    logits = model(pt.to(device), cache=cache)  # prefill: (P, V) at each prompt's last position
+    cache.start_decoding(n, device)
     out = torch.full((P, n, max_new_tokens), -1, dtype=torch.long)
     done = torch.zeros(P, n, dtype=torch.bool)  # finished: a stop token or the problem's cap
     stopped = torch.zeros(P, n, dtype=torch.bool)  # finished by a stop token (not truncated)
@@ -149,7 +206,6 @@ def _generate_chunk(
     stop = torch.tensor(sorted(stop_ids), dtype=torch.long)
     active = torch.arange(P)  # problems still generating (indices into the chunk)
     logits = logits.unsqueeze(1).expand(P, n, -1)
-    scale = 1.0 / math.sqrt(hd)
     slot = torch.arange(n).expand(P, n)  # (A, m): the sample index each of a problem's m rows holds
     m = n
     ar = torch.arange(P).view(P, 1)
@@ -168,57 +224,22 @@ def _generate_chunk(
         alive = alive_rows.any(dim=1)
         if t == max_new_tokens - 1 or not alive.any():
             break
+        cache.t = t
         if not alive.all():  # drop finished problems from every cache
             keep = alive.nonzero().squeeze(1)
             active = active[keep]
-            kd = keep.to(device)
             tok, slot, alive_rows, logits = tok[keep], slot[keep], alive_rows[keep], logits[keep]
-            prompt_kv = [(k.index_select(0, kd), v.index_select(0, kd)) for k, v in prompt_kv]
-            gen_k = [g.index_select(0, kd) for g in gen_k]
-            gen_v = [g.index_select(0, kd) for g in gen_v]
-            hists = [hh.index_select(0, kd) for hh in hists]
-            pmask = pmask.index_select(0, kd)
-            lengths_d = lengths_d.index_select(0, kd)
+            cache.keep_problems(keep.to(device))
             A = len(active)
         width = int(alive_rows.sum(dim=1).max())
         if width <= m * shrink:  # drop finished rows: each problem's live rows first, then padding
             pos = torch.sort((~alive_rows).to(torch.int8), dim=1, stable=True).indices[:, :width]
             a = ar[:A]
             slot, tok, logits = slot.gather(1, pos), tok.gather(1, pos), logits[a, pos]
-            ad, pd = a.to(device), pos.to(device)  # both indices on the caches' device
-            gen_k = [_take(g, ad, pd, t) for g in gen_k]
-            gen_v = [_take(g, ad, pd, t) for g in gen_v]
-            hists = [hh[ad, pd] for hh in hists]
+            cache.keep_rows(a.to(device), pos.to(device))  # both indices on the caches' device
             m = width
-        # one decoding step for all A*m rows
-        # a problem's rows share their position: one table row per problem, repeated per row
-        cos, sin = rope_tables(cfg, (lengths_d + t).view(A, 1))  # (A, 1, hd)
-        cos, sin = cos.repeat_interleave(m, dim=0), sin.repeat_interleave(m, dim=0)  # (A*m, 1, hd)
-        pad = ~pmask.view(A, 1, 1, 1, -1)
-        x = model.model.embed_tokens(tok.to(device).view(A * m, 1))  # (R, 1, d)
-        for li, layer in enumerate(model.model.layers):
-            h = layer.input_layernorm(x)
-            if cfg.canon:
-                h, hists[2 * li] = _canon_step(layer.canon_attn, h, hists[2 * li], A, m)
-            q, k, v = layer.self_attn.qkv(h, cos, sin)  # (R, H, 1, hd), (R, kv, 1, hd)
-            gen_k[li][:, :, :, t] = k.view(A, m, kv, hd)
-            gen_v[li][:, :, :, t] = v.view(A, m, kv, hd)
-            qg = q.view(A, m, kv, rep, hd)
-            pk, pv = prompt_kv[li]  # (A, kv, L, hd)
-            s_p = torch.einsum("ankrd,akld->ankrl", qg, pk) * scale
-            s_p = s_p.masked_fill(pad, float("-inf"))
-            gk, gv = gen_k[li][:, :, :, : t + 1], gen_v[li][:, :, :, : t + 1]
-            s_g = torch.einsum("ankrd,anktd->ankrt", qg, gk) * scale
-            w = torch.softmax(torch.cat([s_p, s_g], dim=-1), dim=-1)
-            y = torch.einsum("ankrl,akld->ankrd", w[..., :L], pv) + torch.einsum(
-                "ankrt,anktd->ankrd", w[..., L:], gv
-            )
-            x = x + layer.self_attn.o_proj(y.reshape(A * m, 1, -1))
-            h = layer.post_attention_layernorm(x)
-            if cfg.canon:
-                h, hists[2 * li + 1] = _canon_step(layer.canon_mlp, h, hists[2 * li + 1], A, m)
-            x = x + layer.mlp(h)
-        logits = model.lm_head(model.model.norm(x)).view(A, m, -1)
+        # one decoding step for all A * m rows: the model's own forward, reading and extending the cache
+        logits = model(tok.to(device).view(A * m, 1), cache.positions(), cache=cache).view(A, m, -1)
     results = []
     for i in range(P):
         toks, trunc = [], []
