@@ -1,6 +1,7 @@
 """Trainer: packing, schedule, bit-identical resume after a kill, bad params."""
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -89,8 +90,12 @@ def test_resume_after_kill_is_bit_identical(tmp_path, tok):
     full, fp = _run(tmp_path, tok, "full")
     killed, kp = _run(tmp_path, tok, "killed", stop_after=5)
     assert killed.steps == 5 and not (kp.out / "model.safetensors").exists()
+    first = json.loads((kp.resume / "state" / "state.json").read_text())["seconds"]
     resumed, kp = _run(tmp_path, tok, "killed")
     assert resumed.resumed_from == 5
+    # wall seconds: the killed segment's plus the resumed one's
+    assert first > 0 and resumed.seconds > first
+    assert json.loads((kp.live / "metrics.json").read_text())["wall_seconds"] == resumed.seconds
     a = M.load(fp.out).state_dict()
     b = M.load(kp.out).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -186,7 +186,10 @@ def train(
 
     Under ``torchrun`` every rank takes its share of each global batch (DDP); the loss is normalised
     by the global number of target tokens, so gradients equal the single-process ones. Only rank 0
-    logs and writes.
+    logs and writes. ``wall_seconds`` sums every segment of a resumed run.
+
+    Kept as one function (set-up, then the step loop: batch -> ``train_step`` -> log -> ladder
+    checkpoint -> resume state, then the summary) so the order resume depends on reads in one place.
     """
     from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -198,12 +201,7 @@ def train(
     need(
         cfg.batch_size % dd.world == 0, "batch_size", f"{cfg.batch_size} is not divisible by {dd.world} ranks"
     )
-    torch.manual_seed(cfg.seed)
-    model = M.Qwen2(model_cfg)
-    if init_dir is not None:
-        M.load_weights(model, init_dir / "model.safetensors")
-    model.to(device)
-    opt = make_optimizer(model, cfg)
+    model, opt = _model_and_optimizer(cfg, model_cfg, init_dir, device)
     fp = fingerprint(asdict(cfg), asdict(model_cfg), inputs_fingerprint, dd.world)
     harness = Harness(paths, fp, model, opt, dd.main, cfg.steps, "train", progress)
     start = harness.start
@@ -211,99 +209,120 @@ def train(
     net = DDP(model, device_ids=[dd.local_rank] if device.type == "cuda" else None) if dd.enabled else model
 
     fpt = flops_per_token(model_cfg, cfg.seq_len)
-    peak = peak_flops or (
-        CPU_PEAK_FLOPS_PER_THREAD * torch.get_num_threads() if device.type == "cpu" else 989e12
-    )
-    peak *= dd.world
+    peak = (peak_flops or _peak_flops(device)) * dd.world
     ladder = set(cfg.ladder_steps())
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
+    params = list(model.parameters())
     model.train()
     t_start = time.perf_counter()
+    before = float(harness.meta.get("seconds", 0.0))  # wall seconds of the segments before a resume
     t_log, tok_log = t_start, 0
     loss_val = float("nan")
     postfix: dict[str, str] = {}
     for step in range(start, cfg.steps):
         rows = batch_rows(len(blocks), cfg.batch_size, cfg.seed, step)[dd.rank :: dd.world]
-        b = batch_tensors(blocks, rows, cfg.doc_mask, device)
         lr = lr_at(cfg, step)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        with autocast:
-            logits = net(b["idx"], b.get("positions"), b.get("mask"))
-        lm = b["loss_mask"]
-        tok_sum = F.cross_entropy(logits.float()[lm], b["targets"][lm], reduction="sum")
-        count = D.all_reduce_sum(lm.sum().to(torch.float64), dd)
-        loss = tok_sum * dd.world / count.to(tok_sum.dtype)  # DDP averages over ranks
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        loss_val = float(D.all_reduce_sum(tok_sum.detach().to(torch.float64), dd) / count)
+        batch = batch_tensors(blocks, rows, cfg.doc_mask, device)
+        loss_val, gnorm = train_step(net, params, opt, batch, lr, cfg, dd, autocast)
         tok_log += cfg.batch_size * cfg.seq_len
         done = step + 1
         now = time.perf_counter()
         tps = tok_log / max(now - t_log, 1e-9)
-        logged = harness.log(
-            done,
-            {
-                "train/loss": loss_val,
-                "train/lr": lr,
-                "train/grad_norm": float(gnorm),
-                "perf/tokens_per_s": tps,
-                "perf/mfu": tps * fpt / peak,
-            },
-            cfg.log_every,
-        )
-        if logged:
+        metrics = {"train/loss": loss_val, "train/lr": lr, "train/grad_norm": gnorm}
+        metrics |= {"perf/tokens_per_s": tps, "perf/mfu": tps * fpt / peak}
+        if harness.log(done, metrics, cfg.log_every):
             postfix = {"loss": f"{loss_val:.3f}", "tok_s": f"{tps:,.0f}", "lr": f"{lr:.2e}"}
             t_log, tok_log = now, 0
         harness.tick(**postfix)
-        if dd.main and done in ladder:
-            M.save(
-                model,
-                paths.resume / "ladder" / f"step{done:06d}",
-                paths.tokenizer,
-                extra={"step": done, "fraction": done / cfg.steps},
-            )
-        if harness.checkpoint(done, cfg.checkpoint_every, stop_after):
+        if dd.main and done in ladder:  # the performance ladder's intermediate checkpoints
+            extra = {"step": done, "fraction": done / cfg.steps}
+            M.save(model, paths.resume / "ladder" / f"step{done:06d}", paths.tokenizer, extra=extra)
+        meta = {"seconds": before + time.perf_counter() - t_start}
+        if harness.checkpoint(done, cfg.checkpoint_every, stop_after, meta):
             D.barrier(dd)
             return TrainResult(done, 0, 0, 0.0, loss_val, 0.0, 0.0, 0.0, start)
     harness.bar.close()
-    seconds = time.perf_counter() - t_start
-    steps_run = cfg.steps - start
-    tps = steps_run * cfg.batch_size * cfg.seq_len / max(seconds, 1e-9)
+    segment = time.perf_counter() - t_start
+    tps = (cfg.steps - start) * cfg.batch_size * cfg.seq_len / max(segment, 1e-9)  # this segment's rate
+    tokens = cfg.steps * cfg.batch_size * cfg.seq_len
+    flops = 6.0 * model_cfg.n_params(embedding=False) * tokens
     result = TrainResult(
-        steps=cfg.steps,
-        tokens_seen=cfg.steps * cfg.batch_size * cfg.seq_len,
-        real_tokens=round(cfg.steps * cfg.batch_size * cfg.seq_len * blocks.fill),
-        seconds=seconds,
-        final_loss=loss_val,
-        tok_per_s=tps,
-        mfu=tps * fpt / peak,
-        flops=6.0 * model_cfg.n_params(embedding=False) * cfg.steps * cfg.batch_size * cfg.seq_len,
-        resumed_from=start,
+        cfg.steps,
+        tokens,
+        round(tokens * blocks.fill),
+        before + segment,
+        loss_val,
+        tps,
+        tps * fpt / peak,
+        flops,
+        start,
     )
     harness.finish(
-        {
-            "final_loss": result.final_loss,
-            "steps": result.steps,
-            "tokens": result.tokens_seen,
-            "tokens_per_s": result.tok_per_s,
-            "mfu": result.mfu,
-            "flops_6PT": result.flops,
-            "params_non_embedding": model_cfg.n_params(embedding=False),
-            "params": model_cfg.n_params(),
-            "epochs": result.tokens_seen / max(1, len(blocks) * cfg.seq_len),
-            "packing_fill": blocks.fill,
-            "real_tokens": result.real_tokens,
-            "wall_seconds": seconds,
-            "world_size": dd.world,
-        },
+        _summary(result, model_cfg, cfg, blocks, dd.world),
         paths.tokenizer,
         {"step": cfg.steps, "fraction": 1.0},
     )
     D.barrier(dd)
     return result
+
+
+def _model_and_optimizer(cfg: TrainConfig, model_cfg: M.ModelConfig, init_dir: Path | None, device):
+    """The model (seeded init, or an earlier run's weights) on ``device``, and its AdamW."""
+    torch.manual_seed(cfg.seed)
+    model = M.Qwen2(model_cfg)
+    if init_dir is not None:
+        M.load_weights(model, init_dir / "model.safetensors")
+    model.to(device)
+    return model, make_optimizer(model, cfg)
+
+
+def _peak_flops(device: torch.device) -> float:
+    """The MFU denominator: the CPU's per-thread peak x threads, or an H100's bf16 dense peak."""
+    return CPU_PEAK_FLOPS_PER_THREAD * torch.get_num_threads() if device.type == "cpu" else 989e12
+
+
+def train_step(
+    net, params: list, opt: torch.optim.Optimizer, batch: dict, lr: float, cfg: TrainConfig, dd, autocast
+) -> tuple[float, float]:
+    """One optimizer step: the forward (under ``autocast``), cross-entropy summed over the loss-masked
+    targets and divided by their number over all ranks (so DDP's gradient average equals the
+    single-process gradient), gradient clipping over ``params``, AdamW. Returns the batch's
+    token-mean loss and the gradient norm before clipping."""
+    from interplay import dist as D
+
+    for g in opt.param_groups:
+        g["lr"] = lr
+    with autocast:
+        logits = net(batch["idx"], batch.get("positions"), batch.get("mask"))
+    lm = batch["loss_mask"]
+    tok_sum = F.cross_entropy(logits.float()[lm], batch["targets"][lm], reduction="sum")
+    count = D.all_reduce_sum(lm.sum().to(torch.float64), dd)
+    loss = tok_sum * dd.world / count.to(tok_sum.dtype)  # DDP averages over ranks
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+    opt.step()
+    return float(D.all_reduce_sum(tok_sum.detach().to(torch.float64), dd) / count), float(gnorm)
+
+
+def _summary(r: TrainResult, model_cfg: M.ModelConfig, cfg: TrainConfig, blocks: Blocks, world: int) -> dict:
+    """The run's metrics.json: what was trained, at what speed (the last segment's), for how long
+    (``wall_seconds``: every segment of a resumed run summed)."""
+    return {
+        "final_loss": r.final_loss,
+        "steps": r.steps,
+        "tokens": r.tokens_seen,
+        "tokens_per_s": r.tok_per_s,
+        "mfu": r.mfu,
+        "flops_6PT": r.flops,
+        "params_non_embedding": model_cfg.n_params(embedding=False),
+        "params": model_cfg.n_params(),
+        "epochs": r.tokens_seen / max(1, len(blocks) * cfg.seq_len),
+        "packing_fill": blocks.fill,
+        "real_tokens": r.real_tokens,
+        "wall_seconds": r.seconds,
+        "world_size": world,
+    }
 
 
 class _null:
