@@ -135,56 +135,58 @@ def run(
         device=device,
         on_chunk=tick,
     )
-    rows = []
-    modulus = problems["modulus"].to_list()
-    for i, (rec, out) in enumerate(zip(problems.iter_rows(named=True), outs)):
-        gold = gold_nodes(rec["gold"])
-        cats = dict.fromkeys(CATEGORIES, 0)
-        c_strict = c_answer = c_official = 0
-        errs = {"missing": 0, "extra": 0, "dependency": 0, "value": 0}
-        pacc = 0.0
-        shown: list[str] = []  # the first completions, kept for reading (python -m interplay.sample)
-        for ids in out.tokens:
-            text = tok.decode(ids, skip_special_tokens=False)
-            if len(shown) < KEEP_COMPLETIONS:
-                shown.append(text)
-            s = score(text, gold, rec["answer"], modulus[i])
-            c_strict += s.verified
-            c_answer += s.answer_correct
-            c_official += s.strict_official
-            cats[s.category] += 1
-            pacc += s.process_acc
-            errs["missing"] += s.n_missing
-            errs["extra"] += s.n_extra
-            errs["dependency"] += s.n_dependency
-            errs["value"] += s.n_value
-        n = len(out.tokens)
-        rows.append(
-            {
-                "dataset": rec["dataset"],
-                "id": rec["id"],
-                "uid": rec["uid"],
-                "qid": rec["qid"],  # the problem alone (statements + question): same across trace formats
-                "op": rec["op"],
-                "context": rec["context"],
-                "mode": rec["mode"],
-                "n": n,
-                "c_strict": c_strict,
-                "c_answer": c_answer,
-                "c_strict_official": c_official,
-                "process_acc": pacc / n,
-                **{f"cat_{k}": v for k, v in cats.items()},
-                **{f"err_{k}": v for k, v in errs.items()},
-                "mean_len": float(np.mean([len(t) for t in out.tokens])),
-                "n_truncated": int(sum(out.truncated)),
-                "gold_len": len(tok.encode(" " + rec["text"].split("<solution>", 1)[1]).ids),
-                "completions": shown,
-            }
-        )
+    rows = [problem_row(rec, out, tok) for rec, out in zip(problems.iter_rows(named=True), outs)]
     bar.close()
     seconds = time.perf_counter() - t0
     df = pl.DataFrame(rows)
     return df.with_columns(pl.lit(seconds).alias("eval_seconds"), pl.lit(gen_tokens[0]).alias("gen_tokens"))
+
+
+def problem_row(rec: Mapping[str, Any], out, tok: Tokenizer) -> dict[str, Any]:
+    """One problem's evaluation row: its n completions scored by the verifier, as counts (strict,
+    answer-only, the official strict variant, outcome categories, node errors), the mean ProcessAcc,
+    lengths, and the first ``KEEP_COMPLETIONS`` completions as text."""
+    gold = gold_nodes(rec["gold"])
+    cats = dict.fromkeys(CATEGORIES, 0)
+    c_strict = c_answer = c_official = 0
+    errs = {"missing": 0, "extra": 0, "dependency": 0, "value": 0}
+    pacc = 0.0
+    shown: list[str] = []  # the first completions, kept for reading (python -m interplay.sample)
+    for ids in out.tokens:
+        text = tok.decode(ids, skip_special_tokens=False)
+        if len(shown) < KEEP_COMPLETIONS:
+            shown.append(text)
+        s = score(text, gold, rec["answer"], rec["modulus"])
+        c_strict += s.verified
+        c_answer += s.answer_correct
+        c_official += s.strict_official
+        cats[s.category] += 1
+        pacc += s.process_acc
+        errs["missing"] += s.n_missing
+        errs["extra"] += s.n_extra
+        errs["dependency"] += s.n_dependency
+        errs["value"] += s.n_value
+    n = len(out.tokens)
+    return {
+        "dataset": rec["dataset"],
+        "id": rec["id"],
+        "uid": rec["uid"],
+        "qid": rec["qid"],  # the problem alone (statements + question): same across trace formats
+        "op": rec["op"],
+        "context": rec["context"],
+        "mode": rec["mode"],
+        "n": n,
+        "c_strict": c_strict,
+        "c_answer": c_answer,
+        "c_strict_official": c_official,
+        "process_acc": pacc / n,
+        **{f"cat_{k}": v for k, v in cats.items()},
+        **{f"err_{k}": v for k, v in errs.items()},
+        "mean_len": float(np.mean([len(t) for t in out.tokens])),
+        "n_truncated": int(sum(out.truncated)),
+        "gold_len": len(tok.encode(" " + rec["text"].split("<solution>", 1)[1]).ids),
+        "completions": shown,
+    }
 
 
 def _passk(sub: pl.DataFrame, k: int, col: str = "c_strict") -> np.ndarray:

@@ -30,6 +30,7 @@ from interplay.runtime import resolve_device
 from interplay.sampling import generate
 from interplay.task.verify import Score, score
 from interplay.tokenizer import EOS, PAD
+from interplay.train import adamw
 
 REWARDS = ("outcome", "process", "strict")
 AUTO = "auto"
@@ -321,20 +322,13 @@ def run(
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     from interplay import dist as D
-    from interplay.compute import rl_flops, rl_token_equivalent
 
     device = resolve_device(cfg.device)
     dd = D.setup(device.type)
     device = D.device_for(dd, device)
     torch.manual_seed(cfg.seed)
-    policy = M.load(init_dir, device)
-    ref = M.load(init_dir, device).eval() if cfg.kl_coef > 0 else None
-    if ref is not None:
-        for p in ref.parameters():
-            p.requires_grad_(False)
-    opt = torch.optim.AdamW(
-        policy.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=False
-    )
+    policy, ref = _policy_and_reference(init_dir, cfg.kl_coef > 0, device)
+    opt = adamw(policy, cfg.lr, cfg.betas, cfg.weight_decay)
     fp = fingerprint(asdict(cfg), inputs_fingerprint, dd.world)
     harness = Harness(paths, fp, policy, opt, dd.main, cfg.steps, "grpo", progress)
     start, cursor = harness.start, harness.meta.get("cursor", 0)  # cursor: prompts consumed so far
@@ -357,12 +351,7 @@ def run(
             rewards = shuffled(rewards, cfg.seed, step)
         # 2. group-relative advantages and the PPO-clip update
         tu = time.perf_counter()
-        seqs, advs = [], []
-        if ro.groups:
-            for g, a in zip(ro.groups, advantages(rewards, cfg.normalize_std)):
-                for c, av in zip(g.completions, a):
-                    seqs.append((pool.prompts[g.prompt], c if c else [EOS]))
-                    advs.append(float(av))
+        seqs, advs = _with_advantages(ro.groups, rewards, pool, cfg.normalize_std)
         stats = _update(net, policy, ref, opt, seqs, advs, cfg, device, dd)
         ledger["update_tokens"] += int(
             D.all_reduce_sum(torch.tensor(sum(len(p) + len(c) for p, c in seqs)), dd)
@@ -381,12 +370,48 @@ def run(
             return {"steps": done, "stopped": True}
     harness.bar.close()
     seq_cap = rollout_length(pool, cfg.max_new_tokens, policy.cfg.max_seq_len)
-    gamma = 1.0 if ref is not None else 0.0
+    summary = _summary(cfg, ledger, last, n_params, seq_cap, 1.0 if ref is not None else 0.0, dd.world)
+    harness.finish(
+        {k: v for k, v in summary.items() if not k.startswith("final/")},  # dvclive has the last step's
+        paths.tokenizer,
+        {"rl_steps": cfg.steps, "init": cfg.init},
+    )
+    D.barrier(dd)
+    return summary
+
+
+def _policy_and_reference(init_dir: Path, with_reference: bool, device) -> tuple[M.Qwen2, M.Qwen2 | None]:
+    """The policy and, when the KL term is on, a frozen copy of the initial model."""
+    policy = M.load(init_dir, device)
+    ref = M.load(init_dir, device).eval() if with_reference else None
+    for p in ref.parameters() if ref is not None else []:
+        p.requires_grad_(False)
+    return policy, ref
+
+
+def _with_advantages(groups: list, rewards: np.ndarray, pool: Pool, normalize_std: bool):
+    """(prompt, completion) pairs of every rollout and its group-relative advantage; an empty
+    completion is trained as the end-of-text token alone."""
+    seqs, advs = [], []
+    if groups:
+        for g, a in zip(groups, advantages(rewards, normalize_std)):
+            for c, av in zip(g.completions, a):
+                seqs.append((pool.prompts[g.prompt], c if c else [EOS]))
+                advs.append(float(av))
+    return seqs, advs
+
+
+def _summary(
+    cfg: RLConfig, ledger: dict, last: dict, n_params: int, seq_cap: float, gamma: float, world: int
+) -> dict[str, Any]:
+    """The run's summary and compute ledger: the paper's formula (every rollout at the length cap)
+    beside what was realised (a forward pass, 2P, per sampled token; reference forward and update,
+    2P gamma + 6P, per token the update trained on)."""
+    from interplay.compute import rl_flops, rl_token_equivalent
+
     n_prompts = cfg.steps * cfg.prompts_per_step
-    # realised: a forward pass (2P) per sampled token, then reference forward + update (2P gamma + 6P)
-    # per token the update trained on
     flops_actual = n_params * (2.0 * ledger["rollout_tokens"] + (6.0 + 2.0 * gamma) * ledger["update_tokens"])
-    summary = {
+    return {
         **{f"final/{k}": v for k, v in last.items() if k.startswith(("reward", "rollout", "policy"))},
         "steps": cfg.steps,
         "prompts": n_prompts,
@@ -400,15 +425,8 @@ def run(
         "update_tokens": ledger["update_tokens"],
         "seq_len_cap": seq_cap,
         "wall_seconds": ledger["seconds"],
-        "world_size": dd.world,
+        "world_size": world,
     }
-    harness.finish(
-        {k: v for k, v in summary.items() if not k.startswith("final/")},  # dvclive has the last step's
-        paths.tokenizer,
-        {"rl_steps": cfg.steps, "init": cfg.init},
-    )
-    D.barrier(dd)
-    return summary
 
 
 class Group(NamedTuple):
