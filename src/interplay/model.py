@@ -343,6 +343,16 @@ class Qwen2(nn.Module):
         return self.lm_head(self.model.norm(x[:, logits_from:]))
 
 
+def adamw(model: nn.Module, lr: float, betas: tuple[float, float], weight_decay: float) -> torch.optim.AdamW:
+    """The optimizer of every phase (pre-/mid-training and RL): AdamW whose weight decay applies to
+    matrices (embeddings, projections, LM head) and not to norm gains, biases or Canon taps (the
+    GPT-2 / nanoGPT convention; verl's actor decays everything: one choice here, for all phases)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=1e-8, fused=False, foreach=False)
+
+
 # ---------------------------------------------------------------------------------------------
 # checkpoints: safetensors + HF config.json
 

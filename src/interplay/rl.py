@@ -30,7 +30,6 @@ from interplay.runtime import resolve_device
 from interplay.sampling import generate
 from interplay.task.verify import Score, score
 from interplay.tokenizer import EOS, PAD
-from interplay.train import adamw
 
 REWARDS = ("outcome", "process", "strict")
 AUTO = "auto"
@@ -328,7 +327,7 @@ def run(
     device = D.device_for(dd, device)
     torch.manual_seed(cfg.seed)
     policy, ref = _policy_and_reference(init_dir, cfg.kl_coef > 0, device)
-    opt = adamw(policy, cfg.lr, cfg.betas, cfg.weight_decay)
+    opt = M.adamw(policy, cfg.lr, cfg.betas, cfg.weight_decay)
     fp = fingerprint(asdict(cfg), inputs_fingerprint, dd.world)
     harness = Harness(paths, fp, policy, opt, dd.main, cfg.steps, "grpo", progress)
     start, cursor = harness.start, harness.meta.get("cursor", 0)  # cursor: prompts consumed so far

@@ -148,18 +148,6 @@ def batch_rows(n_blocks: int, batch_size: int, seed: int, step: int) -> np.ndarr
     return np.asarray(rows, dtype=np.int64)
 
 
-def adamw(
-    model: torch.nn.Module, lr: float, betas: tuple[float, float], weight_decay: float
-) -> torch.optim.AdamW:
-    """The optimizer of every phase (pre-/mid-training and RL): AdamW whose weight decay applies to
-    matrices (embeddings, projections, LM head) and not to norm gains, biases or Canon taps (the
-    GPT-2 / nanoGPT convention; verl's actor decays everything: one choice here, for all phases)."""
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=1e-8, fused=False, foreach=False)
-
-
 # ----------------------------------------------------------------------------------------------
 
 
@@ -278,7 +266,7 @@ def _model_and_optimizer(cfg: TrainConfig, model_cfg: M.ModelConfig, init_dir: P
     if init_dir is not None:
         M.load_weights(model, init_dir / "model.safetensors")
     model.to(device)
-    return model, adamw(model, cfg.lr, cfg.betas, cfg.weight_decay)
+    return model, M.adamw(model, cfg.lr, cfg.betas, cfg.weight_decay)
 
 
 def _peak_flops(device: torch.device) -> float:
