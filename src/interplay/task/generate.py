@@ -16,7 +16,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from interplay.task.graph import FastRandom, Graph, Reject, _Sampler
+from interplay.task.graph import FastRandom, Graph, Reject, Sampler
 from interplay.task.lexicon import CONTEXTS
 from interplay.task.render import GoldNode, Rendered, gold_view, render
 from interplay.task.spec import SPLITS, TaskSpec, tier_for
@@ -81,7 +81,7 @@ def try_attempt(
 ) -> tuple[Graph, Rendered]:
     """One attempt: sample, check the op, render. Raises ``Reject`` on any failed check."""
     tier = tier_for(op)
-    g = _Sampler(rng, spec, CONTEXTS[context], mode, tier).sample(target_op=op)
+    g = Sampler(rng, spec, CONTEXTS[context], mode, tier).sample(target_op=op)
     return g, render(g, CONTEXTS[context], spec, rng)
 
 

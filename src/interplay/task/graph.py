@@ -156,7 +156,7 @@ def _structure(rng: random.Random, w_lo: int, w_hi: int, e: int) -> tuple[int, i
 # the sampler
 
 
-class _Sampler:
+class Sampler:
     def __init__(self, rng: random.Random, spec: TaskSpec, ctx: Context, mode: str, tier: int) -> None:
         self.rng = rng
         self.spec = spec
