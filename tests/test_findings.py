@@ -407,3 +407,16 @@ def test_reward_curves_draw_the_mean_of_a_runs_seeds(tmp_path):
         plt.Axes.plot = real_plot
     assert drawn["edge (mean of 2 seeds)"] == pytest.approx([0.1, 0.3, 0.5])
     assert drawn["one"] == pytest.approx([0.0, 0.2, 0.4])
+
+
+def test_figure_bands_quote_the_tables_interval(workdir):
+    """One estimate for a pass@k everywhere: the pass@k curve's band at k is the interval the
+    findings' tables (and metrics files) quote, for a single run and for a run's stacked seeds."""
+    from interplay import plots
+
+    for i in range(3):
+        write(f"r{i}", fake_eval({4: 0.2 + 0.1 * i, 5: 0.1}, seed=i))
+    for df in (F.load_eval("r0"), F.load_eval(["r0", "r1", "r2"])):
+        ks, vals, lo, hi = plots.passk_band(df, [4, 5])
+        for j, k in enumerate(ks):
+            assert (vals[j], lo[j], hi[j]) == F.value(df, [4, 5], k)

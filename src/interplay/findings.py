@@ -21,10 +21,9 @@ import polars as pl
 
 from interplay import inputs, plots
 from interplay import verdicts as V
-from interplay.passk import hierarchical_ci, pass_at_k_array
+from interplay.passk import SEED_COL, estimate, hierarchical_ci, matrix, pass_at_k_array, per_problem
 
 EVAL_DIR = Path("reports/eval")
-SEED_COL = "seed_run"  # the evaluation a row came from: one per training seed of a run
 
 
 def load_eval(name: str | Sequence[str]) -> pl.DataFrame:
@@ -44,36 +43,11 @@ def n_seeds(df: pl.DataFrame) -> int:
     return df[SEED_COL].n_unique() if SEED_COL in df.columns else 1
 
 
-def per_problem(
-    df: pl.DataFrame, ops: Sequence[int], k: int | str, col: str = "c_strict", keys: Sequence[str] = ("id",)
-) -> pl.DataFrame:
-    """``keys`` -> pass@k for the problems with op in ``ops``, sorted by id (k = "n": all samples)."""
-    sub = df.filter(pl.col("op").is_in(list(ops))).sort("id")
-    kk = int(sub["n"].min()) if k == "n" else int(k)
-    return sub.select(*keys, pl.Series("v", pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), kk)))
-
-
-def matrix(df: pl.DataFrame, ops: Sequence[int], k: int | str) -> tuple[list[str], np.ndarray]:
-    """pass@k as a (training seeds x problems) array over the problems every seed evaluated, in
-    problem-id order, and those problem ids."""
-    seeds = df[SEED_COL].unique(maintain_order=True).to_list() if SEED_COL in df.columns else [None]
-    parts = [per_problem(df if s is None else df.filter(pl.col(SEED_COL) == s), ops, k) for s in seeds]
-    ids = sorted(set.intersection(*(set(p["id"].to_list()) for p in parts)))
-    rows = [p.filter(pl.col("id").is_in(ids))["v"].to_numpy() for p in parts]
-    return ids, np.stack(rows) if ids else np.zeros((len(parts), 0))
-
-
 def n_problems(df: pl.DataFrame, ops: Sequence[int]) -> int:
     return len(matrix(df, ops, 1)[0])
 
 
-def value(df: pl.DataFrame, ops: Sequence[int], k: int | str) -> tuple[float, float, float]:
-    """Mean pass@k over seeds and problems, with its interval (seeds and problems resampled)."""
-    _, v = matrix(df, ops, k)
-    if v.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    lo, hi = hierarchical_ci(v)
-    return float(v.mean()), lo, hi
+value = estimate  # mean pass@k over seeds and problems with its interval
 
 
 def _paired_values(a: pl.DataFrame, b: pl.DataFrame, ops: Sequence[int], k: int | str) -> np.ndarray:

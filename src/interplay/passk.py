@@ -6,7 +6,10 @@ pass@k = 1 - C(n-c, k) / C(n, k) per problem (n samples, c correct), computed as
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import polars as pl
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -47,7 +50,7 @@ def bootstrap_ci(
     values: np.ndarray, reps: int = REPS, seed: int = SEED, level: float = 0.95
 ) -> tuple[float, float]:
     """Percentile interval of the mean over problems (resampled with replacement). Callers pass the
-    values in problem-id order (``findings.per_problem`` sorts), so metrics, findings and the report
+    values in problem-id order (``per_problem`` sorts), so metrics, findings and the report
     resample the same rows and quote the same interval."""
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
@@ -93,3 +96,46 @@ def hierarchical_ci(
         means[start : start + m] = v[rows[:, :, None], cols[:, None, :]].mean(axis=(1, 2))
     lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(lo), float(hi)
+
+
+# ----------------------------------------------------------------------------------------------
+# from evaluation rows (``reports/eval/<name>.parquet``: one row per problem, n samples, c correct)
+
+SEED_COL = "seed_run"  # the evaluation a row came from when a run's training seeds are stacked
+
+
+def per_problem(
+    df: pl.DataFrame, ops: Sequence[int], k: int | str, col: str = "c_strict", keys: Sequence[str] = ("id",)
+) -> pl.DataFrame:
+    """``keys`` -> pass@k for the problems with op in ``ops``, sorted by id (k = "n": all samples).
+    Rows without an ``id`` column are identified by their order."""
+    if "id" not in df.columns:
+        df = df.with_row_index("id")
+    sub = df.filter(pl.col("op").is_in(list(ops))).sort("id")
+    kk = int(sub["n"].min()) if k == "n" else int(k)
+    return sub.select(*keys, pl.Series("v", pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), kk)))
+
+
+def matrix(
+    df: pl.DataFrame, ops: Sequence[int], k: int | str, col: str = "c_strict"
+) -> tuple[list[str], np.ndarray]:
+    """pass@k as a (training seeds x problems) array over the problems every seed evaluated, in
+    problem-id order, and those problem ids. Rows without ``SEED_COL`` are one seed."""
+    seeds = df[SEED_COL].unique(maintain_order=True).to_list() if SEED_COL in df.columns else [None]
+    parts = [per_problem(df if s is None else df.filter(pl.col(SEED_COL) == s), ops, k, col) for s in seeds]
+    ids = sorted(set.intersection(*(set(p["id"].to_list()) for p in parts)))
+    rows = [p.filter(pl.col("id").is_in(ids))["v"].to_numpy() for p in parts]
+    return ids, np.stack(rows) if ids else np.zeros((len(parts), 0))
+
+
+def estimate(
+    df: pl.DataFrame, ops: Sequence[int], k: int | str, col: str = "c_strict"
+) -> tuple[float, float, float]:
+    """The project's one estimate of a pass@k: the mean over seeds and problems with its 95% interval
+    (``hierarchical_ci``; ``bootstrap_ci`` over problems for one seed). Metrics files, findings,
+    the report and the figures' bands all call this. NaNs when no problem has an op in ``ops``."""
+    _, v = matrix(df, ops, k, col)
+    if v.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    lo, hi = hierarchical_ci(v)
+    return float(v.mean()), lo, hi

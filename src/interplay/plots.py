@@ -84,23 +84,16 @@ def passk_curves(
 def passk_band(
     df: pl.DataFrame, ops: Sequence[int], col: str = "c_strict"
 ) -> tuple[list[int], list[float], list[float], list[float]]:
-    """k, mean pass@k over the problems with op in ``ops`` and its 95% bootstrap interval per k."""
-    from interplay.passk import bootstrap_ci
+    """k, mean pass@k over the problems with op in ``ops`` (and a run's seeds) and its interval per k:
+    ``passk.estimate``, the numbers the tables quote."""
+    from interplay.passk import estimate
 
     sub = df.filter(pl.col("op").is_in(list(ops)))
     if sub.height == 0:
         return [], [], [], []
-    if "id" in sub.columns:
-        sub = sub.sort("id")
     ks = ks_for(int(sub["n"].min()))
-    vals, lo, hi = [], [], []
-    for k in ks:
-        v = pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), k)
-        a, b = bootstrap_ci(v)
-        vals.append(float(v.mean()))
-        lo.append(a)
-        hi.append(b)
-    return ks, vals, lo, hi
+    vals, lo, hi = zip(*(estimate(sub, ops, k, col) for k in ks))
+    return ks, list(vals), list(lo), list(hi)
 
 
 def per_op_lines(
