@@ -1,11 +1,19 @@
 """Reading ``params.yaml`` and checking it before any compute.
 
 Every error names the offending key path (``datasets.pretrain.ops: ...``) so a user can find it.
+
+Configs are declared once, as frozen dataclasses whose fields carry their checks (``option``: bounds,
+choices, a string sentinel such as ``"auto"``, a one-line doc); ``parse`` turns a params mapping into
+one, checking every key and value from the field's type and metadata. What relates several fields
+(``min_lr <= lr``) stays in the config's own ``config_from_params``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -122,3 +130,84 @@ def weights(value: Any, key: str, names: tuple[str, ...] | None = None) -> dict[
     total = sum(out.values())
     need(abs(total - 1.0) <= 1e-6, key, f"weights must sum to 1, got {total:.6g}")
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# declarative configs
+
+
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    sentinel: str | None = None,
+    doc: str = "",
+    settable: bool = True,
+) -> Any:
+    """A config field with its checks for ``parse``: bounds for a number (and for each element of a
+    tuple of numbers), the allowed strings, a string accepted as is where a number is expected
+    (``sentinel``, e.g. ``"auto"``), a one-line ``doc``. ``settable=False``: not read from params
+    (set by code, e.g. a vocabulary size from the tokenizer)."""
+    meta = {"lo": lo, "hi": hi, "choices": choices, "sentinel": sentinel, "doc": doc, "settable": settable}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def settable_fields(cls: type) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("settable", True)]
+
+
+def parse(cls: type, d: Any, key: str) -> Any:
+    """``cls`` from the params mapping ``d``: unknown and missing keys, and every value against its
+    field's type (bool, int, float, str, optional, tuples) and ``option`` checks, each error naming
+    ``key.<field>``."""
+    hints = typing.get_type_hints(cls)
+    fs = settable_fields(cls)
+    required = {
+        f.name for f in fs if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    check_keys(d, key, {f.name for f in fs}, required)
+    kw = {
+        f.name: check_value(d[f.name], f"{key}.{f.name}", hints[f.name], f.metadata)
+        for f in fs
+        if f.name in d
+    }
+    return cls(**kw)
+
+
+def check_value(value: Any, key: str, typ: Any, meta: Mapping[str, Any]) -> Any:
+    """One value against a type and ``option`` metadata (see ``parse``)."""
+    sentinel = meta.get("sentinel")
+    if sentinel is not None and isinstance(value, str) and value == sentinel:
+        return value
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        args = typing.get_args(typ)
+        if value is None and type(None) in args:
+            return None
+        rest = [a for a in args if a is not type(None) and not (a is str and sentinel is not None)]
+        need(len(rest) == 1, key, f"no check for type {typ}")
+        typ = rest[0]
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if typ is bool:
+        need(isinstance(value, bool), key, "expected true or false")
+        return value
+    if typ is int:
+        return as_int(value, key, lo, hi)
+    if typ is float:
+        return as_float(value, key, lo, hi)
+    if typ is str:
+        if meta.get("choices"):
+            return as_choice(value, key, meta["choices"])
+        need(isinstance(value, str) and value != "", key, f"expected a name, got {value!r}")
+        return value
+    if typing.get_origin(typ) is tuple:
+        args = typing.get_args(typ)
+        each = {"lo": lo, "hi": hi}
+        if len(args) == 2 and args[1] is Ellipsis:  # any length
+            value = [] if value is None else value
+            need(isinstance(value, list), key, f"expected a list, got {value!r}")
+            return tuple(check_value(x, f"{key}[{i}]", args[0], each) for i, x in enumerate(value))
+        need(isinstance(value, list) and len(value) == len(args), key, f"expected a list of {len(args)}")
+        return tuple(check_value(x, f"{key}[{i}]", a, each) for i, (x, a) in enumerate(zip(value, args)))
+    raise TypeError(f"{key}: no check for type {typ}")

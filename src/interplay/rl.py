@@ -25,7 +25,7 @@ from tokenizers import Tokenizer
 from interplay import model as M
 from interplay.checkpoint import Harness, RunPaths, fingerprint
 from interplay.evaluate import ANSWER_END, gold_nodes, problem_key
-from interplay.params import MAX_THREADS, ParamsError, as_choice, as_float, as_int, blame, check_keys, need
+from interplay.params import MAX_THREADS, ParamsError, blame, need, option, parse
 from interplay.runtime import resolve_device
 from interplay.sampling import generate
 from interplay.task.verify import Score, score
@@ -38,35 +38,57 @@ AUTO_FACTOR = 1.5  # max_new_tokens: auto = 1.5 x the longest gold completion of
 
 @dataclass(frozen=True)
 class RLConfig:
-    dataset: str
-    init: str
-    steps: int = 20
-    prompts_per_step: int = 32  # paper: 1,024
-    rollouts: int = 6  # paper: 6
-    temperature: float = 1.0  # paper: 1.0
-    top_p: float = 1.0
-    max_new_tokens: int | str = 256  # paper: 1,024; "auto": AUTO_FACTOR x the pool's longest gold
-    lr: float = 1e-5  # paper: 1e-6 at 100M params and 1,024-prompt batches
-    weight_decay: float = 0.01  # paper: 0.01
-    grad_clip: float = 1.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    clip_eps: float = 0.2  # paper: 0.2
-    kl_coef: float = 1e-3  # paper: 1e-3 (k3 estimator); 0 turns the reference model off
-    normalize_std: bool = True  # paper: GRPO divides by the group std
-    mini_batches: int = 1  # paper: 4 (256 of 1,024 prompts each)
-    ppo_epochs: int = 1  # paper: 1
-    reward: str = "outcome"  # outcome | process | strict  (paper §3: outcome; §6: all)
-    alpha: float = 1.0  # process reward mix: alpha * outcome + (1 - alpha) * ProcessAcc
-    process_variant: str = "eq3"  # eq3 (paper text) | gated (official code: zero when answer wrong)
-    dynamic_sampling: bool = False  # drop all-equal-reward groups and refill (DAPO); not in the paper
-    shuffle_rewards: bool = False  # negative control: a step's rewards permuted across its rollouts
-    max_refill: int = 2  # extra prompt batches tried per step when refilling
-    ops: tuple[int, ...] | None = None  # restrict the prompt pool to these ops (e.g. calibrated)
-    seed: int = 0
-    checkpoint_every: int = 5
-    log_every: int = 1
-    threads: int = 2
-    device: str = "auto"
+    """One GRPO run (``params.yaml``: a run's entry over ``rl.defaults``); paper values beside ours."""
+
+    dataset: str = option(doc="the RL prompt pool (a dataset, or a prompt filter's output)")
+    init: str = option(doc="the run whose checkpoint starts the policy (and is the KL reference)")
+    steps: int = option(20, lo=1, hi=10**7, doc="GRPO steps (paper: ~200)")
+    prompts_per_step: int = option(32, lo=1, hi=1 << 24, doc="prompts per step (paper: 1,024)")
+    rollouts: int = option(6, lo=2, hi=1 << 16, doc="rollouts per prompt, one group (paper: 6)")
+    temperature: float = option(1.0, lo=0.0, doc="rollout temperature (paper: 1.0)")
+    top_p: float = option(
+        1.0, lo=1e-6, hi=1.0, doc="must stay 1.0: the ratio and KL use the full distribution"
+    )
+    max_new_tokens: int | str = option(
+        256,
+        lo=1,
+        hi=1 << 20,
+        sentinel=AUTO,
+        doc="new-token cap (paper: 1,024); auto: 1.5 x the pool's longest gold",
+    )
+    lr: float = option(1e-5, lo=0.0, doc="paper: 1e-6 at 100M params and 1,024-prompt batches")
+    weight_decay: float = option(0.01, lo=0.0, doc="AdamW decay of matrices (paper: 0.01)")
+    grad_clip: float = option(1.0, lo=0.0, doc="gradient norm clip")
+    betas: tuple[float, float] = option((0.9, 0.999), lo=0.0, hi=1.0, doc="AdamW betas")
+    clip_eps: float = option(0.2, lo=0.0, doc="PPO ratio clip (paper: 0.2)")
+    kl_coef: float = option(
+        1e-3, lo=0.0, doc="k3 KL to the initial model (paper: 1e-3); 0: no reference model"
+    )
+    normalize_std: bool = option(True, doc="divide advantages by the group std (GRPO)")
+    mini_batches: int = option(1, lo=1, hi=1 << 24, doc="updates per step (paper: 4)")
+    ppo_epochs: int = option(1, lo=1, hi=1000, doc="passes over a step's rollouts (paper: 1)")
+    reward: str = option(
+        "outcome", choices=REWARDS, doc="outcome | process | strict (paper: outcome; §6: all)"
+    )
+    alpha: float = option(
+        1.0, lo=0.0, hi=1.0, doc="process reward: alpha x outcome + (1 - alpha) x ProcessAcc"
+    )
+    process_variant: str = option(
+        "eq3", choices=("eq3", "gated"), doc="eq3: the paper's text; gated: its code"
+    )
+    dynamic_sampling: bool = option(
+        False, doc="drop all-equal-reward groups and refill (DAPO; not in the paper)"
+    )
+    shuffle_rewards: bool = option(
+        False, doc="negative control: a step's rewards permuted across its rollouts"
+    )
+    max_refill: int = option(2, lo=0, doc="extra prompt batches tried per step when refilling")
+    ops: tuple[int, ...] | None = option(None, settable=False, doc="prompt ops kept (checked by _ops)")
+    seed: int = option(0, lo=0, doc="prompt order, sampling and init of the run")
+    checkpoint_every: int = option(5, lo=1, doc="steps between resume states")
+    log_every: int = option(1, lo=1, doc="steps between logged metrics")
+    threads: int = option(2, lo=1, hi=MAX_THREADS, doc="torch CPU threads")
+    device: str = option("auto", choices=("auto", "cpu", "cuda"), doc="auto: CUDA when present")
 
 
 def config_from_params(
@@ -84,60 +106,17 @@ def config_from_params(
         raise blame(err, key, d, defaults_key) from None
 
 
-# upper bounds far beyond the paper's run (200 steps x 1,024 prompts x 6 rollouts): typos, not experiments
-_INT_BOUNDS = {"steps": 10**7, "prompts_per_step": 1 << 24, "mini_batches": 1 << 24, "ppo_epochs": 1000}
-_INT_BOUNDS |= {"checkpoint_every": None, "log_every": None, "threads": MAX_THREADS}
-
-
 def _config_from_merged(merged: dict[str, Any], key: str, calibrated: Mapping[str, Any] | None) -> RLConfig:
-    check_keys(merged, key, set(RLConfig.__dataclass_fields__), {"dataset", "init"})
-    kw: dict[str, Any] = {"dataset": str(merged["dataset"]), "init": str(merged["init"])}
-    for f, hi in _INT_BOUNDS.items():
-        if f in merged:
-            kw[f] = as_int(merged[f], f"{key}.{f}", lo=1, hi=hi)
-    if merged.get("max_new_tokens") == AUTO:
-        kw["max_new_tokens"] = AUTO
-    elif "max_new_tokens" in merged:
-        kw["max_new_tokens"] = as_int(merged["max_new_tokens"], f"{key}.max_new_tokens", lo=1, hi=1 << 20)
-    if "rollouts" in merged:
-        kw["rollouts"] = as_int(merged["rollouts"], f"{key}.rollouts", lo=2, hi=1 << 16)
-    for f in ("max_refill", "seed"):
-        if f in merged:
-            kw[f] = as_int(merged[f], f"{key}.{f}", lo=0)
-    for f in ("lr", "weight_decay", "grad_clip", "clip_eps", "kl_coef"):
-        if f in merged:
-            kw[f] = as_float(merged[f], f"{key}.{f}", lo=0.0)
-    if "temperature" in merged:
-        kw["temperature"] = as_float(merged["temperature"], f"{key}.temperature", lo=0.0)
-        need(kw["temperature"] > 0, f"{key}.temperature", "must be > 0: GRPO needs sampled rollouts")
-    if "top_p" in merged:
-        kw["top_p"] = as_float(merged["top_p"], f"{key}.top_p", lo=1e-6, hi=1.0)
-        need(
-            kw["top_p"] == 1.0,
-            f"{key}.top_p",
-            "must be 1.0: the policy-gradient ratio and KL use the full (temperature-scaled) distribution",
-        )
-    if "alpha" in merged:
-        kw["alpha"] = as_float(merged["alpha"], f"{key}.alpha", lo=0.0, hi=1.0)
-    if "reward" in merged:
-        kw["reward"] = as_choice(merged["reward"], f"{key}.reward", REWARDS)
-    if "process_variant" in merged:
-        kw["process_variant"] = as_choice(
-            merged["process_variant"], f"{key}.process_variant", ("eq3", "gated")
-        )
-    for f in ("normalize_std", "dynamic_sampling", "shuffle_rewards"):
-        if f in merged:
-            need(isinstance(merged[f], bool), f"{key}.{f}", "expected true or false")
-            kw[f] = merged[f]
-    if "betas" in merged:
-        b = merged["betas"]
-        need(isinstance(b, list) and len(b) == 2, f"{key}.betas", "expected [beta1, beta2]")
-        kw["betas"] = (as_float(b[0], f"{key}.betas[0]", 0, 1), as_float(b[1], f"{key}.betas[1]", 0, 1))
-    if "device" in merged:
-        kw["device"] = as_choice(merged["device"], f"{key}.device", ("auto", "cpu", "cuda"))
+    rest = {k: v for k, v in merged.items() if k != "ops"} if isinstance(merged, Mapping) else merged
+    cfg = parse(RLConfig, rest, key)
+    need(cfg.temperature > 0, f"{key}.temperature", "must be > 0: GRPO needs sampled rollouts")
+    need(
+        cfg.top_p == 1.0,
+        f"{key}.top_p",
+        "must be 1.0: the policy-gradient ratio and KL use the full (temperature-scaled) distribution",
+    )
     if merged.get("ops") is not None:
-        kw["ops"] = _ops(merged["ops"], f"{key}.ops", calibrated)
-    cfg = RLConfig(**kw)
+        cfg = replace(cfg, ops=_ops(merged["ops"], f"{key}.ops", calibrated))
     need(
         cfg.prompts_per_step % cfg.mini_batches == 0,
         f"{key}.mini_batches",

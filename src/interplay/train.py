@@ -22,7 +22,7 @@ from interplay import model as M
 from interplay.checkpoint import Harness, RunPaths, fingerprint
 from interplay.compute import flops_per_token
 from interplay.packing import Blocks, batch_tensors
-from interplay.params import MAX_THREADS, ParamsError, as_choice, as_float, as_int, blame, check_keys, need
+from interplay.params import MAX_THREADS, ParamsError, blame, need, option, parse
 from interplay.runtime import resolve_device
 
 # fp32 peak per CPU thread: MKL sgemm 2048^3 reaches 183-191 GFLOP/s on 2 threads on this machine
@@ -33,26 +33,28 @@ MAX_TOKENS = 10**12  # a run beyond this is a typo, not an experiment (the paper
 
 @dataclass(frozen=True)
 class TrainConfig:
-    dataset: str
-    init: str | None = None  # a model run name, or None for random init
-    tokens: int = 1_000_000  # budget in token slots (batch_size * seq_len per step)
-    batch_size: int = 32
-    seq_len: int = 512
-    lr: float = 2e-3
-    min_lr: float = 2e-4
-    warmup: float = 0.05  # fraction of steps
-    decay_start: float = 0.0  # fraction of steps where the cosine starts (0: right after warmup)
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    betas: tuple[float, float] = (0.9, 0.95)
-    seed: int = 0
-    loss_on: str = "completion"  # completion | all
-    doc_mask: bool = True  # block-diagonal attention inside packed blocks
-    checkpoint_every: int = 200  # steps
-    ladder: tuple[float, ...] = ()  # fractions of the budget that keep an evaluation checkpoint
-    log_every: int = 10
-    threads: int = 2
-    device: str = "auto"
+    """One pre- or mid-training run (``params.yaml``: a run's entry over ``train_defaults``)."""
+
+    dataset: str = option(doc="the training dataset (a name under datasets)")
+    init: str | None = option(None, doc="a run whose weights start this one; none: random init")
+    tokens: int = option(1_000_000, lo=1, doc="budget in token slots (batch_size x seq_len per step)")
+    batch_size: int = option(32, lo=1, hi=1 << 20, doc="sequences per step")
+    seq_len: int = option(512, lo=1, hi=1 << 20, doc="tokens per packed sequence")
+    lr: float = option(2e-3, lo=0.0, doc="peak learning rate")
+    min_lr: float = option(2e-4, lo=0.0, doc="learning rate at the last step")
+    warmup: float = option(0.05, lo=0.0, hi=1.0, doc="fraction of steps of linear warmup")
+    decay_start: float = option(0.0, lo=0.0, hi=1.0, doc="fraction of steps where the cosine starts")
+    weight_decay: float = option(0.1, lo=0.0, doc="AdamW decay of matrices")
+    grad_clip: float = option(1.0, lo=0.0, doc="gradient norm clip")
+    betas: tuple[float, float] = option((0.9, 0.95), lo=0.0, hi=1.0, doc="AdamW betas")
+    seed: int = option(0, lo=0, doc="init and batch order")
+    loss_on: str = option("completion", choices=("completion", "all"), doc="tokens the loss is taken on")
+    doc_mask: bool = option(True, doc="block-diagonal attention inside packed blocks")
+    checkpoint_every: int = option(200, lo=1, doc="steps between resume states")
+    ladder: tuple[float, ...] = option((), lo=0.0, hi=1.0, doc="fractions of the budget kept as checkpoints")
+    log_every: int = option(10, lo=1, doc="steps between logged metrics")
+    threads: int = option(2, lo=1, hi=MAX_THREADS, doc="torch CPU threads")
+    device: str = option("auto", choices=("auto", "cpu", "cuda"), doc="auto: CUDA when present")
 
     @property
     def steps(self) -> int:
@@ -60,9 +62,6 @@ class TrainConfig:
 
     def ladder_steps(self) -> list[int]:
         return sorted({max(1, round(f * self.steps)) for f in self.ladder})
-
-
-_FIELDS = set(TrainConfig.__dataclass_fields__)
 
 
 def config_from_params(
@@ -77,41 +76,7 @@ def config_from_params(
 
 
 def _config_from_merged(merged: dict[str, Any], key: str) -> TrainConfig:
-    check_keys(merged, key, _FIELDS, {"dataset"})
-    kw: dict[str, Any] = {"dataset": str(merged["dataset"])}
-    if merged.get("init") is not None:
-        kw["init"] = str(merged["init"])
-    bounds = {"tokens": None, "batch_size": 1 << 20, "seq_len": 1 << 20, "checkpoint_every": None}
-    for f, hi in (bounds | {"log_every": None, "threads": MAX_THREADS}).items():
-        if f in merged:
-            kw[f] = as_int(merged[f], f"{key}.{f}", lo=1, hi=hi)
-    if "seed" in merged:
-        kw["seed"] = as_int(merged["seed"], f"{key}.seed", lo=0)
-    for f in ("lr", "min_lr"):
-        if f in merged:
-            kw[f] = as_float(merged[f], f"{key}.{f}", lo=0.0)
-    for f in ("warmup", "decay_start"):
-        if f in merged:
-            kw[f] = as_float(merged[f], f"{key}.{f}", lo=0.0, hi=1.0)
-    for f in ("weight_decay", "grad_clip"):
-        if f in merged:
-            kw[f] = as_float(merged[f], f"{key}.{f}", lo=0.0)
-    if "betas" in merged:
-        b = merged["betas"]
-        need(isinstance(b, list) and len(b) == 2, f"{key}.betas", "expected [beta1, beta2]")
-        kw["betas"] = (as_float(b[0], f"{key}.betas[0]", 0, 1), as_float(b[1], f"{key}.betas[1]", 0, 1))
-    if "loss_on" in merged:
-        kw["loss_on"] = as_choice(merged["loss_on"], f"{key}.loss_on", ("completion", "all"))
-    if "doc_mask" in merged:
-        need(isinstance(merged["doc_mask"], bool), f"{key}.doc_mask", "expected true or false")
-        kw["doc_mask"] = merged["doc_mask"]
-    if "device" in merged:
-        kw["device"] = as_choice(merged["device"], f"{key}.device", ("auto", "cpu", "cuda"))
-    if "ladder" in merged:
-        lad = merged["ladder"] or []
-        need(isinstance(lad, list), f"{key}.ladder", "expected a list of fractions")
-        kw["ladder"] = tuple(as_float(x, f"{key}.ladder[{i}]", lo=0.0, hi=1.0) for i, x in enumerate(lad))
-    cfg = TrainConfig(**kw)
+    cfg = parse(TrainConfig, merged, key)
     need(cfg.min_lr <= cfg.lr, f"{key}.min_lr", f"{cfg.min_lr} is above lr {cfg.lr}")
     need(
         cfg.tokens <= MAX_TOKENS,
