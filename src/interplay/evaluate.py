@@ -17,7 +17,7 @@ import polars as pl
 import torch
 from tokenizers import Tokenizer
 
-from interplay.params import MAX_THREADS, as_float, as_int, check_keys, need
+from interplay.params import MAX_THREADS, need, option, parse
 from interplay.passk import estimate, ks_for, pass_at_k_array
 from interplay.runtime import resolve_device
 from interplay.sampling import generate
@@ -33,41 +33,23 @@ CATEGORIES = ("correct", "dependency", "missing", "value", "answer")
 
 @dataclass(frozen=True)
 class EvalConfig:
-    samples: int = 64
-    temperature: float = 0.7
-    top_p: float = 1.0
-    max_new_tokens: int = 384
-    problems_per_op: int | None = None  # None: every problem of the dataset
-    batch_rows: int = 512
-    seed: int = 0
-    threads: int = 2
-    device: str = "auto"
+    """How a model is sampled and scored (``params.yaml: evaluate.defaults``, a run's overrides)."""
+
+    samples: int = option(64, lo=1, hi=1 << 17, doc="samples per problem, n of pass@n (paper: 128)")
+    temperature: float = option(0.7, lo=0.0, doc="sampling temperature (paper: 0.7)")
+    top_p: float = option(1.0, lo=0.0, hi=1.0, doc="nucleus mass, > 0")
+    max_new_tokens: int = option(384, lo=1, hi=1 << 20, doc="new-token cap (paper: 1,024)")
+    problems_per_op: int | None = option(None, lo=1, doc="first problems per op; none: every problem")
+    batch_rows: int = option(512, lo=1, hi=1 << 20, doc="rows per sampler chunk (memory, not results)")
+    seed: int = option(0, lo=0, doc="the per-problem sampling seeds")
+    threads: int = option(2, lo=1, hi=MAX_THREADS, doc="torch CPU threads")
+    device: str = option("auto", choices=("auto", "cpu", "cuda"), doc="auto: CUDA when present")
 
 
 def config_from_params(d: Mapping[str, Any], key: str = "evaluate.defaults") -> EvalConfig:
-    check_keys(d, key, set(EvalConfig.__dataclass_fields__))
-    kw: dict[str, Any] = {}
-    for f, hi in (
-        ("samples", 1 << 17),
-        ("max_new_tokens", 1 << 20),
-        ("batch_rows", 1 << 20),
-        ("threads", MAX_THREADS),
-    ):
-        if f in d:
-            kw[f] = as_int(d[f], f"{key}.{f}", lo=1, hi=hi)
-    if d.get("problems_per_op") is not None:
-        kw["problems_per_op"] = as_int(d["problems_per_op"], f"{key}.problems_per_op", lo=1)
-    if "seed" in d:
-        kw["seed"] = as_int(d["seed"], f"{key}.seed", lo=0)
-    if "temperature" in d:
-        kw["temperature"] = as_float(d["temperature"], f"{key}.temperature", lo=0.0)
-    if "top_p" in d:
-        kw["top_p"] = as_float(d["top_p"], f"{key}.top_p", lo=0.0, hi=1.0)
-        need(kw["top_p"] > 0, f"{key}.top_p", "must be > 0")
-    if "device" in d:
-        need(d["device"] in ("auto", "cpu", "cuda"), f"{key}.device", "must be auto, cpu or cuda")
-        kw["device"] = d["device"]
-    return EvalConfig(**kw)
+    cfg = parse(EvalConfig, d, key)
+    need(cfg.top_p > 0, f"{key}.top_p", "must be > 0")
+    return cfg
 
 
 def parse_ranges(d: Mapping[str, Any], key: str = "evaluate.ranges") -> dict[str, list[int]]:

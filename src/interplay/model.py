@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from interplay.params import as_float, as_int, check_keys, need
+from interplay.params import need, option, parse
 
 CANON_WIDTH = 4  # taps of a Canon convolution: the token itself and the 3 before it
 CANON_MODEL_TYPE = "interplay_qwen2_canon"  # not a transformers model type: HF refuses, never misloads
@@ -32,17 +32,21 @@ CANON_MODEL_TYPE = "interplay_qwen2_canon"  # not a transformers model type: HF 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    vocab_size: int = 2304
-    n_layer: int = 4
-    d_model: int = 128
-    n_head: int = 4
-    n_kv_head: int = 2
-    d_ff: int = 384
-    max_seq_len: int = 512
-    rope_theta: float = 10000.0
-    rms_eps: float = 1e-6
-    tie_embeddings: bool = True  # paper: tied; untied avoids number-embedding collapse at tiny scale
-    canon: bool = False  # Canon layers before attention and MLP (not in HF Qwen2: see module doc)
+    """The decoder's shape (``params.yaml: model``; the vocabulary size comes from the tokenizer)."""
+
+    vocab_size: int = option(2304, settable=False, doc="from the tokenizer")
+    n_layer: int = option(4, lo=1, hi=512, doc="decoder layers (paper: 12)")
+    d_model: int = option(128, lo=1, hi=65536, doc="width (paper: 768)")
+    n_head: int = option(4, lo=1, hi=1024, doc="attention heads; divides d_model into an even head dim")
+    n_kv_head: int = option(2, lo=1, hi=1024, doc="key/value heads (GQA); divides n_head")
+    d_ff: int = option(384, lo=1, hi=262144, doc="SwiGLU hidden width")
+    max_seq_len: int = option(512, lo=1, hi=1 << 20, doc="positions")
+    rope_theta: float = option(10000.0, lo=1.0, doc="RoPE base")
+    rms_eps: float = option(1e-6, settable=False, doc="RMSNorm epsilon")
+    tie_embeddings: bool = option(
+        True, doc="paper: tied; untied avoids number-embedding collapse at tiny scale"
+    )
+    canon: bool = option(False, doc="Canon layers before attention and MLP (not in HF Qwen2: module doc)")
 
     @property
     def head_dim(self) -> int:
@@ -107,35 +111,9 @@ class ModelConfig:
 
 # bounds far above any model this project trains (the paper's: 12 layers x 768, d_ff 3,072, 2,048
 # positions), so that a typo cannot ask for a model no machine holds
-MAX_SHAPE = {"n_layer": 512, "d_model": 65536, "n_head": 1024, "n_kv_head": 1024, "d_ff": 262144}
-MAX_SHAPE["max_seq_len"] = 1 << 20
-
-
 def config_from_params(d: dict, vocab_size: int, key: str = "model") -> ModelConfig:
     """Validate ``params.yaml: model`` (vocab size comes from the tokenizer)."""
-    check_keys(
-        d,
-        key,
-        {
-            "n_layer",
-            "d_model",
-            "n_head",
-            "n_kv_head",
-            "d_ff",
-            "max_seq_len",
-            "rope_theta",
-            "tie_embeddings",
-            "canon",
-        },
-    )
-    kw = {k: as_int(d[k], f"{key}.{k}", lo=1, hi=hi) for k, hi in MAX_SHAPE.items() if k in d}
-    if "rope_theta" in d:
-        kw["rope_theta"] = as_float(d["rope_theta"], f"{key}.rope_theta", lo=1.0)
-    for flag in ("tie_embeddings", "canon"):
-        if flag in d:
-            need(isinstance(d[flag], bool), f"{key}.{flag}", "expected true or false")
-            kw[flag] = d[flag]
-    cfg = ModelConfig(vocab_size=vocab_size, **kw)
+    cfg = replace(parse(ModelConfig, d, key), vocab_size=vocab_size)
     need(cfg.d_model % cfg.n_head == 0, f"{key}.n_head", f"d_model {cfg.d_model} is not divisible by it")
     need(cfg.n_head % cfg.n_kv_head == 0, f"{key}.n_kv_head", f"n_head {cfg.n_head} is not divisible by it")
     need(cfg.head_dim % 2 == 0, f"{key}.n_head", "head dim (d_model / n_head) must be even for RoPE")

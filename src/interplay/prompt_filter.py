@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 
 from interplay.evaluate import EvalConfig
-from interplay.params import MAX_THREADS, as_choice, as_float, as_int, check_keys, need
+from interplay.params import MAX_THREADS, need, option, parse
 
 KEEPS = ("mixed", "all")
 AUTO = "auto"
@@ -35,40 +35,25 @@ FORWARD_SHARE = 1.0 / 3.0  # token-equivalents per sampled token: 2P of the 6P o
 
 @dataclass(frozen=True)
 class FilterConfig:
-    dataset: str  # the RL prompt pool to filter (a generated dataset)
-    model: str  # the run whose checkpoint samples: the RL run's init
-    samples: int = 16  # k rollouts per prompt
-    temperature: float = 1.0  # the RL rollout temperature
-    max_new_tokens: int | str = AUTO
-    keep: str = "mixed"  # mixed: 0 < c < k | all: every prompt
-    seed: int = 0
-    batch_rows: int = 512
-    threads: int = 2
-    device: str = "auto"
+    """One prompt filter (``params.yaml: filter.runs.<name>`` over ``filter.defaults``)."""
+
+    dataset: str = option(doc="the RL prompt pool to filter (a generated dataset)")
+    model: str = option(doc="the run whose checkpoint samples: the RL run's init")
+    samples: int = option(16, lo=2, hi=1 << 17, doc="k samples per prompt")
+    temperature: float = option(1.0, lo=0.0, hi=100.0, doc="the RL rollout temperature, > 0")
+    max_new_tokens: int | str = option(AUTO, lo=1, hi=1 << 20, sentinel=AUTO, doc="auto: 1.5 x longest gold")
+    keep: str = option("mixed", choices=KEEPS, doc="mixed: 0 < c < k; all: every prompt")
+    seed: int = option(0, lo=0, doc="the per-problem sampling seeds")
+    batch_rows: int = option(512, lo=1, hi=1 << 20, doc="rows per sampler chunk")
+    threads: int = option(2, lo=1, hi=MAX_THREADS, doc="torch CPU threads")
+    device: str = option("auto", choices=("auto", "cpu", "cuda"), doc="auto: CUDA when present")
 
 
 def config_from_params(merged: Mapping[str, Any], key: str) -> FilterConfig:
     """A filter entry merged over ``filter.defaults``, validated; errors name ``key.<field>``."""
-    check_keys(merged, key, set(FilterConfig.__dataclass_fields__), {"dataset", "model"})
-    kw: dict[str, Any] = {}
-    for f in ("dataset", "model"):
-        need(isinstance(merged[f], str) and merged[f], f"{key}.{f}", "expected a name")
-        kw[f] = merged[f]
-    for f, lo, hi in (("samples", 2, 1 << 17), ("batch_rows", 1, 1 << 20), ("threads", 1, MAX_THREADS)):
-        if f in merged:
-            kw[f] = as_int(merged[f], f"{key}.{f}", lo=lo, hi=hi)
-    if "seed" in merged:
-        kw["seed"] = as_int(merged["seed"], f"{key}.seed", lo=0)
-    if "temperature" in merged:
-        kw["temperature"] = as_float(merged["temperature"], f"{key}.temperature", lo=0.0, hi=100.0)
-        need(kw["temperature"] > 0, f"{key}.temperature", "must be > 0: the filter needs sampled rollouts")
-    if merged.get("max_new_tokens", AUTO) != AUTO:
-        kw["max_new_tokens"] = as_int(merged["max_new_tokens"], f"{key}.max_new_tokens", lo=1, hi=1 << 20)
-    if "keep" in merged:
-        kw["keep"] = as_choice(merged["keep"], f"{key}.keep", KEEPS)
-    if "device" in merged:
-        kw["device"] = as_choice(merged["device"], f"{key}.device", ("auto", "cpu", "cuda"))
-    return FilterConfig(**kw)
+    cfg = parse(FilterConfig, merged, key)
+    need(cfg.temperature > 0, f"{key}.temperature", "must be > 0: the filter needs sampled rollouts")
+    return cfg
 
 
 def max_new_tokens(cfg: FilterConfig, gold_lens: list[int], positions: int) -> int:
