@@ -175,3 +175,59 @@ def test_rl_settings_the_pool_or_model_cannot_meet_are_refused(tmp_path, over, w
     r = stagerun.run(tmp_path, p, "rl", "runs", "r")
     assert r.returncode == 2 and want in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "data/resume").exists()
+
+
+def test_parse_checks_every_field_from_its_declaration():
+    """params.parse: keys, types and option() checks of a declared config, each error naming its key."""
+    from dataclasses import dataclass
+
+    from interplay.params import option, parse
+
+    @dataclass(frozen=True)
+    class C:
+        name: str = option(doc="required")
+        n: int = option(3, lo=1, hi=10)
+        x: float = option(0.5, lo=0.0, hi=1.0)
+        flag: bool = option(False)
+        mode: str = option("a", choices=("a", "b"))
+        cap: int | str = option(8, lo=1, sentinel="auto")
+        maybe: int | None = option(None, lo=0)
+        pair: tuple[float, float] = option((0.1, 0.2), lo=0.0, hi=1.0)
+        many: tuple[float, ...] = option((), lo=0.0, hi=1.0)
+        raw: tuple[int, ...] | None = option(None, custom=True)
+        internal: int = option(7, settable=False)
+
+    c = parse(C, {"name": "r", "cap": "auto", "maybe": None, "many": [0.5, 1.0], "raw": "anything"}, "k")
+    assert c == C(name="r", cap="auto", many=(0.5, 1.0))  # custom keys are accepted and left to the caller
+    assert parse(C, {"name": "r", "pair": [0.3, 0.4], "maybe": 2}, "k").pair == (0.3, 0.4)
+    bad = [
+        ({}, "k: missing key(s) ['name']"),
+        ({"name": 5}, "k.name: expected a name"),
+        ({"name": "r", "n": 11}, "k.n: must be <= 10"),
+        ({"name": "r", "n": True}, "k.n: expected an integer"),
+        ({"name": "r", "x": "0.5"}, "k.x: expected a number"),
+        ({"name": "r", "flag": 1}, "k.flag: expected true or false"),
+        ({"name": "r", "mode": "c"}, "k.mode: must be one of a, b"),
+        ({"name": "r", "cap": "max"}, "k.cap: expected an integer"),
+        ({"name": "r", "maybe": -1}, "k.maybe: must be >= 0"),
+        ({"name": "r", "pair": [0.1]}, "k.pair: expected a list of 2"),
+        ({"name": "r", "pair": [0.1, 2.0]}, "k.pair[1]: must be <= 1.0"),
+        ({"name": "r", "many": [0.2, -1]}, "k.many[1]: must be >= 0.0"),
+        ({"name": "r", "internal": 1}, "k.internal: unknown key"),
+        ("r", "k: expected a mapping"),
+    ]
+    for d, msg in bad:
+        with pytest.raises(ParamsError) as err:
+            parse(C, d, "k")
+        assert str(err.value).startswith(msg), (d, str(err.value))
+
+
+def test_check_lists_every_declared_field():
+    from interplay import jobs
+
+    lines = jobs.fields_help()
+    keys = {line.split(":", 1)[0] for line in lines}
+    assert {"task.modulus", "model.canon", "train_defaults.decay_start", "rl.defaults.ops"} <= keys
+    assert {"filter.defaults.keep", "evaluate.defaults.samples"} <= keys
+    assert "model.vocab_size" not in keys  # set from the tokenizer, not params
+    assert any(line.startswith("rl.defaults.rollouts: int = 6 (2 <= x") for line in lines)

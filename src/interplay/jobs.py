@@ -424,9 +424,34 @@ def check(p: Mapping[str, Any]) -> list[str]:
     return errors
 
 
+CONFIGS = {  # the declarative configs (``params.option``) and the params key each is read from
+    "task": "interplay.task.spec:TaskSpec",
+    "model": "interplay.model:ModelConfig",
+    "train_defaults": "interplay.train:TrainConfig",
+    "rl.defaults": "interplay.rl:RLConfig",
+    "filter.defaults": "interplay.prompt_filter:FilterConfig",
+    "evaluate.defaults": "interplay.evaluate:EvalConfig",
+}
+
+
+def fields_help() -> list[str]:
+    """Every settable field of every config, one line each (``python -m interplay.check --fields``)."""
+    import importlib
+
+    lines = []
+    for key, where in CONFIGS.items():
+        module, name = where.split(":")
+        lines += params.describe(getattr(importlib.import_module(module), name), key)
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m interplay.check [params.yaml]``: check every stage's params; exit 2 on an error."""
+    """``python -m interplay.check [params.yaml]``: check every stage's params; exit 2 on an error.
+    ``--fields``: list every settable field with its type, default, bounds and doc instead."""
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--fields"]:
+        print("\n".join(fields_help()))
+        return 0
     path = args[0] if args else "params.yaml"
     try:
         p = params.load(path)

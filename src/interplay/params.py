@@ -145,12 +145,18 @@ def option(
     sentinel: str | None = None,
     doc: str = "",
     settable: bool = True,
+    custom: bool = False,
 ) -> Any:
     """A config field with its checks for ``parse``: bounds for a number (and for each element of a
     tuple of numbers), the allowed strings, a string accepted as is where a number is expected
     (``sentinel``, e.g. ``"auto"``), a one-line ``doc``. ``settable=False``: not read from params
-    (set by code, e.g. a vocabulary size from the tokenizer)."""
+    (set by code, e.g. a vocabulary size from the tokenizer). ``custom=True``: a params key whose
+    value the config's own ``config_from_params`` checks (``parse`` accepts the key, leaves the
+    default). A callable ``default`` is a default factory."""
     meta = {"lo": lo, "hi": hi, "choices": choices, "sentinel": sentinel, "doc": doc, "settable": settable}
+    meta["custom"] = custom
+    if callable(default):
+        return dataclasses.field(default_factory=default, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -171,7 +177,7 @@ def parse(cls: type, d: Any, key: str) -> Any:
     kw = {
         f.name: check_value(d[f.name], f"{key}.{f.name}", hints[f.name], f.metadata)
         for f in fs
-        if f.name in d
+        if f.name in d and not f.metadata.get("custom")
     }
     return cls(**kw)
 
@@ -211,3 +217,28 @@ def check_value(value: Any, key: str, typ: Any, meta: Mapping[str, Any]) -> Any:
         need(isinstance(value, list) and len(value) == len(args), key, f"expected a list of {len(args)}")
         return tuple(check_value(x, f"{key}[{i}]", a, each) for i, (x, a) in enumerate(zip(value, args)))
     raise TypeError(f"{key}: no check for type {typ}")
+
+
+def describe(cls: type, key: str) -> list[str]:
+    """One line per settable field of a config: key, type, default, bounds or choices, its doc."""
+    hints = typing.get_type_hints(cls)
+    lines = []
+    for f in settable_fields(cls):
+        m = f.metadata
+        default = f.default if f.default is not dataclasses.MISSING else "required"
+        if f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        rule = [
+            f"{m['lo']} <= x" if m.get("lo") is not None else "",
+            f"x <= {m['hi']}" if m.get("hi") is not None else "",
+        ]
+        rule = ", ".join(r for r in rule if r)
+        if m.get("choices"):
+            rule = " | ".join(m["choices"])
+        if m.get("sentinel"):
+            rule = f"{rule} or {m['sentinel']!r}" if rule else repr(m["sentinel"])
+        typ = getattr(hints[f.name], "__name__", None) or str(hints[f.name])
+        lines.append(
+            f"{key}.{f.name}: {typ} = {default!r}" + (f" ({rule})" if rule else "") + f"  {m.get('doc', '')}"
+        )
+    return lines

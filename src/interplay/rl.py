@@ -83,7 +83,7 @@ class RLConfig:
         False, doc="negative control: a step's rewards permuted across its rollouts"
     )
     max_refill: int = option(2, lo=0, doc="extra prompt batches tried per step when refilling")
-    ops: tuple[int, ...] | None = option(None, settable=False, doc="prompt ops kept (checked by _ops)")
+    ops: tuple[int, ...] | None = option(None, custom=True, doc='prompt ops kept ("6-8", a list, calibrated)')
     seed: int = option(0, lo=0, doc="prompt order, sampling and init of the run")
     checkpoint_every: int = option(5, lo=1, doc="steps between resume states")
     log_every: int = option(1, lo=1, doc="steps between logged metrics")
@@ -107,8 +107,7 @@ def config_from_params(
 
 
 def _config_from_merged(merged: dict[str, Any], key: str, calibrated: Mapping[str, Any] | None) -> RLConfig:
-    rest = {k: v for k, v in merged.items() if k != "ops"} if isinstance(merged, Mapping) else merged
-    cfg = parse(RLConfig, rest, key)
+    cfg = parse(RLConfig, merged, key)
     need(cfg.temperature > 0, f"{key}.temperature", "must be > 0: GRPO needs sampled rollouts")
     need(
         cfg.top_p == 1.0,
