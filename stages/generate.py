@@ -1,4 +1,5 @@
-"""DVC stage ``generate@<name>``: build one dataset named in params.yaml -> data/datasets/<name>.parquet."""
+"""DVC stage ``generate@<name>``: build one dataset named in params.yaml -> data/datasets/<name>.parquet
+(streamed: rendered and written in bounded memory, ``interplay.data.build``)."""
 
 import sys
 import time
@@ -11,12 +12,10 @@ from interplay.runtime import run_stage
 def main(name: str) -> None:
     job = jobs.generate(params.load(), name)
     t0 = time.perf_counter()
-    examples = data.generate(job.task, job.spec, workers=job.workers, progress=True)
+    stats = data.build(f"data/datasets/{name}.parquet", job.task, job.spec, job.workers, progress=True)
     seconds = time.perf_counter() - t0
-    data.write(f"data/datasets/{name}.parquet", examples, job.spec, job.task)
-    stats = data.summary(examples)
     stats["seconds"] = round(seconds, 2)
-    stats["problems_per_s"] = round(len(examples) / max(seconds, 1e-9), 1)
+    stats["problems_per_s"] = round(stats["problems"] / max(seconds, 1e-9), 1)
     write_json(f"reports/datasets/{name}.json", stats)
     print(f"{name}: {stats['problems']} problems, {stats['tokens']} tokens in {seconds:.1f}s")
 

@@ -142,9 +142,12 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(data.pq, "write_table", boom)
+    monkeypatch.setattr(data.pq.ParquetWriter, "write_table", boom)
     with pytest.raises(RuntimeError):
         data.write(tmp_path / "x.parquet", exs, spec, task)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError):  # the streamed build: neither the file nor its part files stay
+        data.build(tmp_path / "x.parquet", task, spec)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -171,3 +174,25 @@ def test_generate_stage_writes_dataset(tmp_path):
     assert r.returncode == 0, r.stderr
     assert pl.read_parquet(tmp_path / "data/datasets/x.parquet").height == 12
     assert (tmp_path / "reports/datasets/x.json").exists()
+
+
+def test_streamed_build_is_the_same_bytes_at_any_worker_count_and_chunk_size(tmp_path, monkeypatch):
+    """data.build streams buckets through part files into fixed-size row groups: the file equals the
+    in-memory write byte for byte, with 1 or 2 workers and any render chunk, across several row
+    groups (a dataset larger than one row group), and its summary equals data.summary's."""
+    import pyarrow.parquet as pq
+
+    task = TaskSpec(modulus=23, const_range=(0, 22))
+    spec = data.dataset_spec("x", small(size={"problems": 90}, ops={"2": 0.5, "4": 0.5}))
+    monkeypatch.setattr(data, "ROW_GROUP", 37)
+    ref = tmp_path / "ref.parquet"
+    data.write(ref, data.generate(task, spec), spec, task)
+    assert pq.ParquetFile(ref).metadata.num_row_groups == 3  # 37 + 37 + 16 rows
+    for workers, chunk in ((1, 5), (2, 11), (2, 4096)):
+        monkeypatch.setattr(data, "CHUNK_ROWS", chunk)
+        out = tmp_path / f"b{workers}-{chunk}.parquet"
+        stats = data.build(out, task, spec, workers=workers)
+        assert out.read_bytes() == ref.read_bytes(), (workers, chunk)
+        assert stats == data.summary(data.generate(task, spec))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # part files removed
+    assert data.read_meta(ref)["interplay.dataset"]

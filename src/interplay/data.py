@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -354,10 +354,41 @@ def row(ex: Example, dataset: str, modulus: int | None) -> dict[str, Any]:
     }
 
 
-def write(path: str | Path, examples: list[Example], spec: DatasetSpec, task: TaskSpec) -> None:
-    """Write a dataset atomically, with the task and dataset specs in the file metadata."""
-    rows = [row(ex, spec.name, task.modulus) for ex in examples]
-    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+ROW_GROUP = 50_000  # rows per Parquet row group: fixed, so a file's bytes never depend on chunking
+CHUNK_ROWS = 2_048  # rows a generation worker renders before writing them out (memory, not bytes)
+
+
+class RowGroupWriter:
+    """A Parquet writer that writes exactly ``row_group`` rows per row group (the last one fewer),
+    each from contiguous arrays, whatever sizes its tables come in: the file is a function of the
+    rows alone. Holds at most one row group in memory."""
+
+    def __init__(self, path: str | Path, schema: pa.Schema, row_group: int | None = None) -> None:
+        self.writer = pq.ParquetWriter(path, schema, compression="zstd")
+        self.row_group = row_group or ROW_GROUP
+        self.pending: list[pa.Table] = []
+        self.n = 0
+
+    def add(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        self.n += table.num_rows
+        while self.n >= self.row_group:
+            self._flush(self.row_group)
+
+    def _flush(self, rows: int) -> None:
+        t = pa.concat_tables(self.pending)
+        self.writer.write_table(t.slice(0, rows).combine_chunks(), row_group_size=rows)
+        rest = t.slice(rows)
+        self.pending, self.n = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def close(self) -> None:
+        if self.n:
+            self._flush(self.n)
+        self.writer.close()
+
+
+def schema_with_meta(spec: DatasetSpec, task: TaskSpec) -> pa.Schema:
+    """``SCHEMA`` with the task and dataset specs in its metadata: a dataset says how it was made."""
     meta = {
         "interplay.task": json.dumps(task.to_dict(), sort_keys=True),
         "interplay.dataset": json.dumps(
@@ -372,9 +403,120 @@ def write(path: str | Path, examples: list[Example], spec: DatasetSpec, task: Ta
         "interplay.generator_version": GENERATOR_VERSION,
         "interplay.vocab_version": VOCAB_VERSION,
     }
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
+    return SCHEMA.with_metadata(meta)
+
+
+def _tables(examples: Iterable[Example], dataset: str, modulus: int | None) -> Iterator[pa.Table]:
+    """The examples' rows, ``CHUNK_ROWS`` at a time."""
+    rows: list[dict[str, Any]] = []
+    for ex in examples:
+        rows.append(row(ex, dataset, modulus))
+        if len(rows) == CHUNK_ROWS:
+            yield pa.Table.from_pylist(rows, schema=SCHEMA)
+            rows = []
+    if rows:
+        yield pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def write(path: str | Path, examples: Iterable[Example], spec: DatasetSpec, task: TaskSpec) -> None:
+    """Write a dataset atomically, with the task and dataset specs in the file metadata; examples are
+    rendered and written ``CHUNK_ROWS`` at a time."""
+    schema = schema_with_meta(spec, task)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd", row_group_size=50_000)
+        w = RowGroupWriter(tmp, schema)
+        for t in _tables(examples, spec.name, task.modulus):
+            w.add(t.cast(schema))
+        w.close()
+
+
+class Tally:
+    """The summary counts of a dataset, accumulated one example at a time (``summary``)."""
+
+    def __init__(self) -> None:
+        self.problems = self.tokens = self.attempts = 0
+        self.by: dict[str, dict[str, int]] = {"op": {}, "context": {}, "mode": {}}
+
+    def add(self, ex: Example) -> None:
+        for k, v in (("op", str(ex.op)), ("context", ex.context), ("mode", ex.mode)):
+            self.by[k][v] = self.by[k].get(v, 0) + 1
+        self.problems += 1
+        self.tokens += count_tokens(ex.text)
+        self.attempts += ex.attempt + 1
+
+    def merge(self, other: Tally) -> None:
+        self.problems += other.problems
+        self.tokens += other.tokens
+        self.attempts += other.attempts
+        for k, counts in other.by.items():
+            for v, n in counts.items():
+                self.by[k][v] = self.by[k].get(v, 0) + n
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "problems": self.problems,
+            "tokens": self.tokens,
+            "mean_tokens": self.tokens / max(self.problems, 1),
+            "attempts_per_problem": self.attempts / max(self.problems, 1),
+            **{f"by_{k}": v for k, v in self.by.items()},
+        }
+
+
+def _write_bucket(args: tuple[TaskSpec, DatasetSpec, Bucket, int, str]) -> Tally:
+    """One bucket's quota, streamed into its own part file (rows in stream order)."""
+    task, spec, b, target, part = args
+    tally = Tally()
+
+    def counted() -> Iterator[Example]:
+        got = 0
+        for ex in stream(task, spec.split, b.context, b.mode, b.op):
+            tally.add(ex)
+            yield ex
+            got += 1 if spec.size_kind == "problems" else count_tokens(ex.text)
+            if got >= target:
+                return
+
+    w = RowGroupWriter(part, SCHEMA)
+    for t in _tables(counted(), spec.name, task.modulus):
+        w.add(t)
+    w.close()
+    return tally
+
+
+def build(
+    path: str | Path, task: TaskSpec, spec: DatasetSpec, workers: int = 1, progress: bool = False
+) -> dict[str, Any]:
+    """Generate and write a dataset in bounded memory: each bucket streams into a part file (the
+    buckets across ``workers`` processes), then the parts are copied in bucket order into row groups
+    of ``ROW_GROUP`` rows. The file equals ``write(path, generate(task, spec), spec, task)`` byte for
+    byte, whatever the worker count. Returns the summary counts (``summary``)."""
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}.parts.") as parts_dir:
+        jobs = [(task, spec, b, n, f"{parts_dir}/{i:05d}.parquet") for i, (b, n) in enumerate(quotas(spec))]
+        if workers <= 1:
+            tallies = map(_write_bucket, jobs)
+        else:
+            pool = ProcessPoolExecutor(max_workers=workers)
+            tallies = pool.map(_write_bucket, jobs)
+        if progress:
+            from tqdm import tqdm
+
+            tallies = tqdm(tallies, total=len(jobs), desc=f"generate {spec.name}", unit="bucket")
+        total = Tally()
+        for t in tallies:
+            total.merge(t)
+        if workers > 1:
+            pool.shutdown()
+        schema = schema_with_meta(spec, task)
+        with atomic_path(path) as tmp:
+            w = RowGroupWriter(tmp, schema)
+            for job in jobs:
+                for batch in pq.ParquetFile(job[-1]).iter_batches(batch_size=CHUNK_ROWS):
+                    w.add(pa.Table.from_batches([batch]).cast(schema))
+            w.close()
+    return total.as_dict()
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
@@ -382,18 +524,9 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return {k.decode(): v.decode() for k, v in md.items() if k.decode().startswith("interplay.")}
 
 
-def summary(examples: list[Example]) -> dict[str, Any]:
-    """Counts a researcher checks first: per op, context, mode; tokens; answers."""
-    by: dict[str, dict[str, int]] = {"op": {}, "context": {}, "mode": {}}
-    tokens = 0
+def summary(examples: Iterable[Example]) -> dict[str, Any]:
+    """Counts a researcher checks first: per op, context, mode; tokens; attempts per problem."""
+    tally = Tally()
     for ex in examples:
-        for k, v in (("op", str(ex.op)), ("context", ex.context), ("mode", ex.mode)):
-            by[k][v] = by[k].get(v, 0) + 1
-        tokens += count_tokens(ex.text)
-    return {
-        "problems": len(examples),
-        "tokens": tokens,
-        "mean_tokens": tokens / max(len(examples), 1),
-        "attempts_per_problem": sum(ex.attempt + 1 for ex in examples) / max(len(examples), 1),
-        **{f"by_{k}": v for k, v in by.items()},
-    }
+        tally.add(ex)
+    return tally.as_dict()
