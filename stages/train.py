@@ -21,7 +21,7 @@ def main(phase: str, name: str) -> None:
     p = params.load()
     job = jobs.train(p, phase, name)
     cfg, key = job.cfg, f"{phase}.{name}"
-    data_path = runs.check_training_dataset(p, cfg.dataset, f"{key}.dataset")
+    runs.declared_training_dataset(p, cfg.dataset, f"{key}.dataset")
     init_dir = runs.check_init(p, cfg.init, f"{key}.init")
     tok = inputs.tokenizer(TOKENIZER)
     model_cfg = M.config_from_params(dict(job.model), tok.get_vocab_size())
@@ -34,19 +34,27 @@ def main(phase: str, name: str) -> None:
         )
     set_threads(cfg.threads)
 
-    texts = inputs.parquet(data_path, f"dataset '{cfg.dataset}'", ["text"])["text"].to_list()
-    params.need(len(texts) > 0, f"{phase}.{name}.dataset", f"dataset '{cfg.dataset}' is empty")
-    blocks = packing.pack(packing.encode(tok, texts, cfg.loss_on), cfg.seq_len)
+    stream_dir = Path("data/tokens") / cfg.dataset
+    if not (stream_dir / "meta.json").exists():
+        raise FileNotFoundError(
+            f"{stream_dir}: token stream of '{cfg.dataset}' not built; run tokens@{cfg.dataset}"
+        )
+    stream = inputs.token_stream(stream_dir, TOKENIZER)
+    params.need(len(stream) > 0, f"{key}.dataset", f"dataset '{cfg.dataset}' is empty")
+    blocks = packing.StreamBlocks.pack(stream, cfg.seq_len, cfg.loss_on)  # the plan; tokens stay on disk
     params.need(
         len(blocks) > 0,
         f"{key}.seq_len",
         f"no document of '{cfg.dataset}' fits in {cfg.seq_len} tokens",
     )
     print(
-        f"{phase}@{name}: {blocks.n_docs} of {len(texts)} documents -> {len(blocks)} blocks of {cfg.seq_len} "
+        f"{phase}@{name}: {blocks.n_docs} of {len(stream)} documents -> {len(blocks)} blocks of "
+        f"{cfg.seq_len} "
         f"(fill {blocks.fill:.3f}, {blocks.n_dropped} longer than seq_len dropped); {cfg.steps} steps"
     )
-    files = [data_path, TOKENIZER] + ([] if init_dir is None else [init_dir / "model.safetensors"])
+    files = [stream_dir / "meta.json", TOKENIZER] + (
+        [] if init_dir is None else [init_dir / "model.safetensors"]
+    )
     fp = fingerprint(files=tuple(files))
     paths = RunPaths(
         runs.model_dir(name), Path("data/resume") / name, Path("reports/train") / name, TOKENIZER

@@ -29,6 +29,7 @@ PARAMS = {
         "ev": {"split": "eval", "size": {"problems": 3}, "ops": "2"},
     },
     "tokenizer": {"dataset": "pre"},
+    "tokens": ["pre"],
     "model": {"n_layer": 1, "d_model": 32, "n_head": 2, "n_kv_head": 1, "d_ff": 64, "max_seq_len": 256},
     "train_defaults": {"batch_size": 2, "seq_len": 256, "threads": 1, "device": "cpu"},
     "pretrain": {"base": {"dataset": "pre", "tokens": 2000}},
@@ -53,6 +54,8 @@ def workspace(tmp_path_factory) -> Path:
         r = stagerun.run(root, PARAMS, "generate", name)
         assert r.returncode == 0, r.stderr
     r = stagerun.run(root, PARAMS, "tokenizer")
+    assert r.returncode == 0, r.stderr
+    r = stagerun.run(root, PARAMS, "tokens", "pre")
     assert r.returncode == 0, r.stderr
     tok = T.load(root / "data/tokenizer/tokenizer.json")
     model = tiny.model(tok.get_vocab_size(), max_seq_len=256)
@@ -94,7 +97,10 @@ CASES = [
     (EV, "evaluate@base", f"{BASE}/model.safetensors", _flip, "reports/metrics"),
     (MID, "midtrain@mid", f"{BASE}/model.safetensors", _flip, "data/resume"),
     (PRE, "pretrain@base", "data/tokenizer/tokenizer.json", _garbage, "data/resume"),
-    (PRE, "pretrain@base", "data/datasets/pre.parquet", _truncate, "data/resume"),
+    (PRE, "pretrain@base", "data/tokens/pre/docs.npy", _truncate, "data/resume"),
+    (PRE, "pretrain@base", "data/tokens/pre/ids.bin", _truncate, "data/resume"),
+    (PRE, "pretrain@base", "data/tokens/pre/meta.json", _garbage, "data/resume"),
+    (("tokens", "pre"), "tokens@pre", "data/datasets/pre.parquet", _truncate, None),
     (MID, "midtrain@mid", f"{BASE}/model.safetensors", _truncate, "data/resume"),
     (MID, "midtrain@mid", f"{BASE}/config.json", _garbage, "data/resume"),
     (RL, "rl@r", f"{BASE}/model.safetensors", _truncate, "data/resume"),

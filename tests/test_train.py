@@ -163,6 +163,7 @@ def test_train_stage_errors_before_compute(tmp_path):
             "pre": {"split": "pre", "size": {"problems": 1}, "ops": "2"},
             "ev": {"split": "eval", "size": {"problems": 1}, "ops": "2"},
         },
+        "tokens": ["pre"],
         "pretrain": {"base": {"dataset": "ev"}},
         "midtrain": {"mid": {"dataset": "pre", "init": "ghost"}},
     }
@@ -174,13 +175,18 @@ def test_train_stage_errors_before_compute(tmp_path):
     r = _stage(tmp_path, p, "midtrain", "mid")  # params are checked before any file
     assert r.returncode == 2 and "midtrain.mid.init: unknown run 'ghost'" in r.stderr
     p["midtrain"]["mid"]["init"] = "base"
+    p["tokens"] = []
     r = _stage(tmp_path, p, "midtrain", "mid")
-    assert r.returncode == 2 and "dataset 'pre' not built" in r.stderr
-    (tmp_path / "data/datasets").mkdir(parents=True)
-    (tmp_path / "data/datasets/pre.parquet").write_bytes(b"")
+    assert r.returncode == 2 and "midtrain.mid.dataset: dataset 'pre' has no token stream" in r.stderr
+    p["tokens"] = ["pre"]
     r = _stage(tmp_path, p, "midtrain", "mid")
     assert r.returncode == 2 and "checkpoint of 'base' not found" in r.stderr
+    r = _stage(tmp_path, p, "pretrain", "base")
+    assert r.returncode == 2 and "data/tokenizer/tokenizer.json: tokenizer not found" in r.stderr
+    T.save(T.train(TEXTS[:3]), tmp_path / "data/tokenizer/tokenizer.json")
+    r = _stage(tmp_path, p, "pretrain", "base")
+    assert r.returncode == 2 and "data/tokens/pre: token stream of 'pre' not built; run tokens@pre" in r.stderr
     p["midtrain"]["base"] = {"dataset": "pre"}
     r = _stage(tmp_path, p, "midtrain", "mid")
     assert r.returncode == 2 and "midtrain.base: run name also used in pretrain" in r.stderr
-    assert not (tmp_path / "data/models").exists()
+    assert not (tmp_path / "data/models").exists() and not (tmp_path / "data/resume").exists()

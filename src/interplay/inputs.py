@@ -47,6 +47,55 @@ def parquet(path: str | Path, what: str, columns: list[str] | None = None) -> pl
         raise _damaged(p, what, err) from None
 
 
+def parquet_schema(path: str | Path, what: str, columns: list[str]) -> None:
+    """A readable Parquet file holding ``columns`` (its footer alone is read)."""
+    import pyarrow.parquet as pq
+
+    p = Path(path)
+    _exists(p, what)
+    try:
+        names = pq.read_schema(p).names
+    except Exception as err:
+        raise _damaged(p, what, err) from None
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise InputError(f"{p}: {what} has no column {', '.join(missing)}")
+
+
+def token_stream(directory: str | Path, tokenizer_file: str | Path):
+    """A built token stream (``interplay.tokens.Stream``): each of its files checked (an error names
+    the file), and its tokenizer against the one that trains on it."""
+    import hashlib
+
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    from interplay.tokens import Stream
+
+    d = Path(directory)
+    meta = json_file(d / "meta.json", "token stream meta")
+    if not isinstance(meta, dict) or not {"dtype", "n_docs", "n_tokens"} <= set(meta):
+        raise InputError(f"{d / 'meta.json'}: token stream meta lacks dtype, n_docs or n_tokens")
+    p = d / "docs.npy"
+    _exists(p, "token stream documents")
+    try:
+        docs = np.load(p, mmap_mode="r")
+    except Exception as err:
+        raise _damaged(p, "token stream documents", err) from None
+    if docs.shape != (meta["n_docs"], 3):
+        raise InputError(f"{p}: shape {docs.shape}, meta.json says {meta['n_docs']} documents; rebuild")
+    p = d / "ids.bin"
+    _exists(p, "token ids")
+    dtype = np.dtype(meta["dtype"])
+    if p.stat().st_size != meta["n_tokens"] * dtype.itemsize:
+        raise InputError(f"{p}: {p.stat().st_size} bytes, meta.json says {meta['n_tokens']} tokens; rebuild")
+    ids = np.memmap(p, dtype=dtype, mode="r") if meta["n_tokens"] else np.zeros(0, dtype=dtype)
+    sha = hashlib.sha256(Tokenizer.from_file(str(tokenizer_file)).to_str().encode()).hexdigest()
+    if meta.get("tokenizer_sha256") != sha:
+        raise InputError(f"{d}: token stream built with another tokenizer than {tokenizer_file}; rebuild it")
+    return Stream(ids, docs, meta)
+
+
 def json_file(path: str | Path, what: str) -> Any:
     p = Path(path)
     _exists(p, what)

@@ -42,6 +42,7 @@ SECTIONS = {  # the top-level sections of params.yaml
     "generate",
     "datasets",
     "tokenizer",
+    "tokens",
     "model",
     "train_defaults",
     "pretrain",
@@ -128,6 +129,11 @@ def train(p: Mapping[str, Any], phase: str, name: str) -> Train:
         entry["tokens"] = max(1, round((1.0 - beta) * total))
     cfg = T.config_from_params(entry, key, _mapping(p, "train_defaults"))
     runs.declared_training_dataset(p, cfg.dataset, f"{key}.dataset")
+    params.need(
+        cfg.dataset in _token_datasets(p),
+        f"{key}.dataset",
+        f"dataset '{cfg.dataset}' has no token stream: add it to tokens (the list of training datasets)",
+    )
     runs.declared_init(p, cfg.init, f"{key}.init")
     needs_init = phase == "pretrain" or cfg.init is not None
     params.need(needs_init, f"{key}.init", "mid-training needs an init model")
@@ -138,6 +144,22 @@ def train(p: Mapping[str, Any], phase: str, name: str) -> Train:
         f"{cfg.seq_len} exceeds model.max_seq_len {model_cfg.max_seq_len}",
     )
     return Train(phase, name, cfg, _mapping(p, "model"))
+
+
+def _token_datasets(p: Mapping[str, Any]) -> list[str]:
+    listed = p.get("tokens") or []
+    params.need(isinstance(listed, list), "tokens", "expected a list of training datasets")
+    return listed
+
+
+def tokens(p: Mapping[str, Any], name: str) -> str:
+    """``tokens@<dataset>``: a training dataset tokenised into a token stream."""
+    listed = _token_datasets(p)
+    params.need(name in listed, "tokens", f"'{name}' is not listed")
+    where = f"tokens[{listed.index(name)}]"
+    params.need(listed.count(name) == 1, where, f"'{name}' listed twice")
+    runs.declared_training_dataset(p, name, where)
+    return name
 
 
 @dataclass(frozen=True)
@@ -372,6 +394,9 @@ def stage_checks(p: Mapping[str, Any]) -> list[tuple[str, Callable[[], object]]]
 
     out += [(f"generate@{n}", lambda n=n: generate(p, n)) for n in each(p.get("datasets"), "datasets")]
     out.append(("tokenizer", lambda: tokenizer(p)))
+    for i, n in enumerate(_token_datasets(p)):
+        params.need(isinstance(n, str), f"tokens[{i}]", f"expected a dataset name, got {n!r}")
+    out += [(f"tokens@{n}", lambda n=n: tokens(p, n)) for n in _token_datasets(p)]
     for phase in ("pretrain", "midtrain"):
         out += [(f"{phase}@{n}", lambda ph=phase, n=n: train(p, ph, n)) for n in each(p.get(phase), phase)]
     ev = p.get("evaluate") or {}

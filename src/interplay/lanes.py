@@ -53,6 +53,7 @@ WEIGHTS = {
     "rl": 250.0,
     "rl_calibrated": 250.0,
     "filter": 150.0,
+    "tokens": 20.0,
     "evaluate": 450.0,
     "generate": 30.0,
 }

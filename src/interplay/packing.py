@@ -9,7 +9,8 @@ mask (all tokens, or only the completion after ``<solution>``).
 
 from __future__ import annotations
 
-import bisect
+import heapq
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 from tokenizers import Tokenizer
 
 from interplay.tokenizer import EOS, PAD
+from interplay.tokens import Stream
 
 SOLUTION = "<solution>"
 
@@ -42,6 +44,110 @@ class Blocks:
         """Share of token slots holding document tokens (the rest is padding)."""
         return self.real_tokens / max(1, self.tokens.size)
 
+    def take(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Blocks ``rows``: tokens, positions, document ids, loss mask."""
+        return self.tokens[rows], self.positions[rows], self.docs[rows], self.loss[rows]
+
+
+@dataclass
+class Plan:
+    """Which documents each block holds, in order: block b is ``members[ptr[b]:ptr[b + 1]]``."""
+
+    ptr: np.ndarray  # (N + 1,) int64
+    members: np.ndarray  # document indices, int64
+    dropped: int  # documents longer than a block
+
+
+def plan(lengths: np.ndarray, seq_len: int) -> Plan:
+    """Best-fit decreasing over document lengths: longest first (ties: lower index), each into the
+    block with the least room that still fits it (ties: the older block), else a new block. Per
+    free capacity a heap of block ids, so a document costs one vectorised scan of the capacities."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    fits = np.flatnonzero(lengths <= seq_len)
+    order = fits[np.lexsort((fits, -lengths[fits]))]
+    heaps: list[list[int]] = [[] for _ in range(seq_len + 1)]  # free capacity -> block ids
+    count = np.zeros(seq_len + 1, dtype=np.int64)
+    bins: list[list[int]] = []
+    for i in order.tolist():
+        n = int(lengths[i])
+        avail = np.flatnonzero(count[n:])
+        if avail.size:
+            cap = n + int(avail[0])
+            b = heapq.heappop(heaps[cap])
+            count[cap] -= 1
+            bins[b].append(i)
+        else:
+            cap, b = seq_len, len(bins)
+            bins.append([i])
+        heapq.heappush(heaps[cap - n], b)
+        count[cap - n] += 1
+    ptr = np.zeros(len(bins) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(m) for m in bins])
+    members = np.fromiter((i for m in bins for i in m), dtype=np.int64, count=int(ptr[-1]))
+    return Plan(ptr, members, int(lengths.size - fits.size))
+
+
+def fill_rows(
+    p: Plan, rows: np.ndarray, doc: Callable[[int], tuple[Sequence[int], int]], seq_len: int, loss_on: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Blocks ``rows`` of plan ``p`` as dense arrays (tokens, positions, document ids, loss mask);
+    ``doc(i)`` gives document i's ids and completion start."""
+    R = len(rows)
+    tokens = np.full((R, seq_len), PAD, dtype=np.int32)
+    positions = np.zeros((R, seq_len), dtype=np.int32)
+    doc_ids = np.full((R, seq_len), -1, dtype=np.int32)
+    loss = np.zeros((R, seq_len), dtype=bool)
+    for r, b in enumerate(np.asarray(rows).tolist()):
+        at = 0
+        for i in p.members[p.ptr[b] : p.ptr[b + 1]].tolist():
+            ids, start = doc(i)
+            n = len(ids)
+            tokens[r, at : at + n] = ids
+            positions[r, at : at + n] = np.arange(n)
+            doc_ids[r, at : at + n] = i
+            # position p predicts token p+1 of the same document; targets from `start` on
+            lo = max((start if loss_on == "completion" else 0) - 1, 0)
+            loss[r, at + lo : at + n - 1] = True
+            at += n
+    return tokens, positions, doc_ids, loss
+
+
+@dataclass
+class StreamBlocks:
+    """Packed blocks over a token stream (``interplay.tokens``): a block's arrays are assembled from
+    the memory-mapped file when a batch asks for it, so memory holds the plan, not the tokens."""
+
+    stream: Stream
+    plan: Plan
+    seq_len: int
+    loss_on: str
+
+    @classmethod
+    def pack(cls, stream: Stream, seq_len: int, loss_on: str) -> StreamBlocks:
+        return cls(stream, plan(stream.docs[:, 1], seq_len), seq_len, loss_on)
+
+    def __len__(self) -> int:
+        return len(self.plan.ptr) - 1
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.plan.members)
+
+    @property
+    def n_dropped(self) -> int:
+        return self.plan.dropped
+
+    @property
+    def real_tokens(self) -> int:
+        return int(self.stream.docs[self.plan.members, 1].sum())
+
+    @property
+    def fill(self) -> float:
+        return self.real_tokens / max(1, len(self) * self.seq_len)
+
+    def take(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return fill_rows(self.plan, rows, self.stream.doc, self.seq_len, self.loss_on)
+
 
 def encode(tok: Tokenizer, texts: list[str], loss_on: str) -> list[tuple[list[int], int]]:
     """(ids + EOS, index of the first completion token) per text."""
@@ -57,56 +163,27 @@ def encode(tok: Tokenizer, texts: list[str], loss_on: str) -> list[tuple[list[in
 
 
 def pack(docs: list[tuple[list[int], int]], seq_len: int) -> Blocks:
-    """Best-fit decreasing: longest documents first, each into the fullest block it still fits."""
-    fits = [i for i in range(len(docs)) if len(docs[i][0]) <= seq_len]
-    dropped = len(docs) - len(fits)  # longer than a block: dropped whole, never cut mid-trace
-    order = sorted(fits, key=lambda i: (-len(docs[i][0]), i))
-    bins: list[list[int]] = []
-    free: list[tuple[int, int]] = []  # sorted (remaining capacity, bin id)
-    for i in order:
-        n = len(docs[i][0])
-        j = bisect.bisect_left(free, (n, -1))
-        if j < len(free):
-            cap, b = free.pop(j)
-            bins[b].append(i)
-            bisect.insort(free, (cap - n, b))
-        else:
-            bins.append([i])
-            bisect.insort(free, (seq_len - n, len(bins) - 1))
-    N = len(bins)
-    tokens = np.full((N, seq_len), PAD, dtype=np.int32)
-    positions = np.zeros((N, seq_len), dtype=np.int32)
-    doc_ids = np.full((N, seq_len), -1, dtype=np.int32)
-    loss = np.zeros((N, seq_len), dtype=bool)
-    for b, members in enumerate(bins):
-        at = 0
-        for i in members:
-            ids, start = docs[i]
-            n = len(ids)
-            tokens[b, at : at + n] = ids
-            positions[b, at : at + n] = np.arange(n)
-            doc_ids[b, at : at + n] = i
-            # position p predicts token p+1 of the same document; targets from `start` on
-            lo = max(start - 1, 0)
-            loss[b, at + lo : at + n - 1] = True
-            at += n
-    return Blocks(tokens, positions, doc_ids, loss, len(fits), dropped)
+    """Every block of ``plan`` over in-memory documents (ids, completion start), as dense arrays."""
+    p = plan(np.array([len(ids) for ids, _ in docs], dtype=np.int64), seq_len)
+    rows = np.arange(len(p.ptr) - 1)
+    tokens, positions, doc_ids, loss = fill_rows(p, rows, docs.__getitem__, seq_len, "completion")
+    return Blocks(tokens, positions, doc_ids, loss, len(p.members), p.dropped)
 
 
-def batch_tensors(blocks: Blocks, rows: np.ndarray, doc_mask: bool, device) -> dict[str, torch.Tensor]:
+def batch_tensors(
+    blocks: Blocks | StreamBlocks, rows: np.ndarray, doc_mask: bool, device
+) -> dict[str, torch.Tensor]:
     """Inputs, targets, loss mask, positions and (optionally) a block-diagonal causal mask.
 
     On CUDA the host tensors are pinned and copied asynchronously, and the (T x T) mask is built on
     the device from the document ids instead of being copied; on CPU nothing is pinned or copied."""
     device = torch.device(device)
     cuda = device.type == "cuda"
-    host = {
-        "idx": torch.from_numpy(blocks.tokens[rows].astype(np.int64)),
-        "loss_mask": torch.from_numpy(blocks.loss[rows]),
-    }
+    tokens, positions, docs, loss = blocks.take(rows)
+    host = {"idx": torch.from_numpy(tokens.astype(np.int64)), "loss_mask": torch.from_numpy(loss)}
     if doc_mask:
-        host["docs"] = torch.from_numpy(blocks.docs[rows].astype(np.int64))
-        host["positions"] = torch.from_numpy(blocks.positions[rows].astype(np.int64))
+        host["docs"] = torch.from_numpy(docs.astype(np.int64))
+        host["positions"] = torch.from_numpy(positions.astype(np.int64))
     if cuda:
         host = {k: v.pin_memory().to(device, non_blocking=True) for k, v in host.items()}
     tok = host["idx"]

@@ -1,0 +1,32 @@
+"""DVC stage ``tokens@<dataset>``: tokenise a training dataset once into a memory-mapped token stream
+(``interplay.tokens``) -> data/tokens/<dataset>/.
+
+python stages/tokens.py pretrain
+"""
+
+import sys
+import time
+from pathlib import Path
+
+from interplay import inputs, jobs, params, tokens
+from interplay.runtime import run_stage
+
+TOKENIZER = Path("data/tokenizer/tokenizer.json")
+
+
+def main(name: str) -> None:
+    jobs.tokens(params.load(), name)
+    data_path = Path(f"data/datasets/{name}.parquet")
+    inputs.parquet_schema(data_path, f"dataset '{name}'", ["text"])  # readable, with a text column
+    tok = inputs.tokenizer(TOKENIZER)
+    t0 = time.perf_counter()
+    meta = tokens.build(data_path, tok, Path(f"data/tokens/{name}"))
+    seconds = time.perf_counter() - t0
+    print(
+        f"tokens@{name}: {meta['n_docs']:,} documents, {meta['n_tokens']:,} tokens ({meta['dtype']}) in "
+        f"{seconds:.1f} s ({meta['n_tokens'] / max(seconds, 1e-9):,.0f} tokens/s)"
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main, sys.argv[1], stage=f"tokens@{sys.argv[1]}")
