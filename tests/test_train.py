@@ -185,7 +185,7 @@ def test_train_stage_errors_before_compute(tmp_path):
     assert r.returncode == 2 and "data/tokenizer/tokenizer.json: tokenizer not found" in r.stderr
     T.save(T.train(TEXTS[:3]), tmp_path / "data/tokenizer/tokenizer.json")
     r = _stage(tmp_path, p, "pretrain", "base")
-    assert r.returncode == 2 and "data/tokens/pre: token stream of 'pre' not built; run tokens@pre" in r.stderr
+    assert r.returncode == 2 and "data/tokens/pre: token stream of 'pre' not built" in r.stderr
     p["midtrain"]["base"] = {"dataset": "pre"}
     r = _stage(tmp_path, p, "midtrain", "mid")
     assert r.returncode == 2 and "midtrain.base: run name also used in pretrain" in r.stderr
