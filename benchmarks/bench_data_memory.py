@@ -1,0 +1,98 @@
+"""Peak memory and throughput of the data path at growing sizes (issue: paper scale in bounded memory).
+
+For each size (tokens of the default pre-training mixture) three steps run, each in its own process
+so its peak resident memory (max RSS) is its own:
+
+1. ``generate``: ``data.build`` (streamed generation and Parquet writing), one worker;
+2. ``tokens``: ``tokens.build`` (the memory-mapped token stream);
+3. ``start``: the pre-training start-up: open the stream, pack the plan, assemble one batch.
+
+    python benchmarks/bench_data_memory.py                  # 1M, 10M, 100M tokens
+    python benchmarks/bench_data_memory.py --sizes 1e6 1e7  # fewer
+
+Peak memory should stay flat across sizes (the data are streamed, only per-document integers grow);
+throughput is per core (one worker, one thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def step(kind: str, work: Path, tokens: int) -> dict:
+    """One step in this process; prints a JSON line with its figures."""
+    from interplay import data, packing
+    from interplay import tokenizer as T
+    from interplay import tokens as TK
+    from interplay.task.spec import task_spec_from_params
+
+    p = yaml.safe_load((ROOT / "params.yaml").read_text())
+    task = task_spec_from_params(p["task"])
+    entry = {**p["datasets"]["pretrain"], "size": {"tokens": tokens}}
+    spec = data.dataset_spec("pretrain", entry)
+    ds, tok_file, stream_dir = work / "pretrain.parquet", work / "tokenizer.json", work / "stream"
+    t0 = time.perf_counter()
+    if kind == "generate":
+        stats = data.build(ds, task, spec, workers=1)
+        out = {"problems": stats["problems"], "tokens": stats["tokens"]}
+    elif kind == "tokens":
+        if not tok_file.exists():  # the task's lexicon makes every word one token: train on a slice
+            import polars as pl
+
+            texts = pl.read_parquet(ds, columns=["text"]).head(2000)["text"].to_list()
+            T.save(T.train(texts, max_number=task.modulus - 1 if task.modulus else 999), tok_file)
+        meta = TK.build(ds, T.load(tok_file), stream_dir)
+        out = {"tokens": meta["n_tokens"], "docs": meta["n_docs"]}
+    else:
+        blocks = packing.StreamBlocks.pack(TK.Stream.open(stream_dir), 512, "completion")
+        import numpy as np
+
+        packing.batch_tensors(blocks, np.arange(min(8, len(blocks))), True, "cpu")
+        out = {"blocks": len(blocks), "fill": round(blocks.fill, 4)}
+    out["seconds"] = round(time.perf_counter() - t0, 2)
+    out["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=float, nargs="+", default=[1e6, 1e7, 1e8])
+    ap.add_argument("--step", nargs=3, metavar=("KIND", "WORK", "TOKENS"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.step:
+        kind, work, n = args.step
+        print(json.dumps(step(kind, Path(work), int(n))))
+        return
+    print(f"{'tokens':>12} {'step':>9} {'peak RSS MB':>12} {'seconds':>9}  throughput per core")
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory() as work:
+            for kind in ("generate", "tokens", "start"):
+                cmd = [sys.executable, __file__, "--step", kind, work, str(int(size))]
+                r = subprocess.run(
+                    cmd, capture_output=True, text=True, check=True, env={"OMP_NUM_THREADS": "1"}
+                )
+                out = json.loads(r.stdout.strip().splitlines()[-1])
+                if kind == "generate":
+                    rate = f"{out['problems'] / out['seconds']:,.0f} problems/s"
+                elif kind == "tokens":
+                    rate = f"{out['tokens'] / out['seconds']:,.0f} tokens/s"
+                else:
+                    rate = f"{out['blocks']:,} blocks planned"
+                print(
+                    f"{int(size):>12,} {kind:>9} {out['max_rss_mb']:>12,.1f} {out['seconds']:>9.1f}  {rate}"
+                )
+
+
+if __name__ == "__main__":
+    main()
