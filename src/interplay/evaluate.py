@@ -7,6 +7,7 @@ pass@k per range / op / context with bootstrap intervals over problems.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from interplay.task.verify import score
 from interplay.tokenizer import EOS
 
 ANSWER_END = "</answer>"
+AUTO = "auto"  # max_new_tokens: auto (RL rollouts, the prompt filter) ...
+AUTO_FACTOR = 1.5  # ... = 1.5 x the longest gold completion of the prompts, so a right answer fits
 KEEP_COMPLETIONS = 2  # completions per problem an evaluation keeps as text
 CATEGORIES = ("correct", "dependency", "missing", "value", "answer")
 
@@ -50,6 +53,11 @@ def config_from_params(d: Mapping[str, Any], key: str = "evaluate.defaults") -> 
     cfg = parse(EvalConfig, d, key)
     need(cfg.top_p > 0, f"{key}.top_p", "must be > 0")
     return cfg
+
+
+def auto_max_new_tokens(gold_lens: Sequence[int], positions: int) -> int:
+    """``max_new_tokens: auto``: AUTO_FACTOR x the longest gold completion, within the model's positions."""
+    return min(positions - 1, math.ceil(AUTO_FACTOR * max(gold_lens)))
 
 
 def parse_ranges(d: Mapping[str, Any], key: str = "evaluate.ranges") -> dict[str, list[int]]:

@@ -17,19 +17,16 @@ Compute: sampling is forward passes only, 2P FLOPs per token, i.e. 1/3 of a trai
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
-from interplay.evaluate import EvalConfig
+from interplay.evaluate import AUTO, EvalConfig, auto_max_new_tokens
 from interplay.params import MAX_THREADS, need, option, parse
 
 KEEPS = ("mixed", "all")
-AUTO = "auto"
-AUTO_FACTOR = 1.5  # max_new_tokens: auto = 1.5 x the longest gold completion (as RL's rollouts)
 FORWARD_SHARE = 1.0 / 3.0  # token-equivalents per sampled token: 2P of the 6P of a training token
 
 
@@ -57,10 +54,10 @@ def config_from_params(merged: Mapping[str, Any], key: str) -> FilterConfig:
 
 
 def max_new_tokens(cfg: FilterConfig, gold_lens: list[int], positions: int) -> int:
-    """``auto`` -> AUTO_FACTOR x the longest gold completion, within the model's positions."""
+    """``auto`` -> ``evaluate.auto_max_new_tokens`` (as RL's rollouts); a number stays as given."""
     if cfg.max_new_tokens != AUTO:
         return int(cfg.max_new_tokens)
-    return min(positions - 1, math.ceil(AUTO_FACTOR * max(gold_lens)))
+    return auto_max_new_tokens(gold_lens, positions)
 
 
 def eval_config(cfg: FilterConfig, max_new: int) -> EvalConfig:

@@ -24,7 +24,7 @@ from tokenizers import Tokenizer
 
 from interplay import model as M
 from interplay.checkpoint import Harness, RunPaths, fingerprint
-from interplay.evaluate import ANSWER_END, gold_nodes, problem_key
+from interplay.evaluate import ANSWER_END, AUTO, auto_max_new_tokens, gold_nodes, problem_key
 from interplay.params import MAX_THREADS, ParamsError, blame, need, option, parse
 from interplay.runtime import resolve_device
 from interplay.sampling import generate
@@ -32,8 +32,6 @@ from interplay.task.verify import Score, score
 from interplay.tokenizer import EOS, PAD
 
 REWARDS = ("outcome", "process", "strict")
-AUTO = "auto"
-AUTO_FACTOR = 1.5  # max_new_tokens: auto = 1.5 x the longest gold completion of the run's prompts
 
 
 @dataclass(frozen=True)
@@ -247,7 +245,7 @@ def resolve_max_new(cfg: RLConfig, pool: Pool, positions: int, key: str) -> RLCo
     if cfg.max_new_tokens != AUTO:
         return cfg
     need(pool.gold_len is not None, f"{key}.max_new_tokens", "'auto' needs the dataset's text column")
-    n = min(positions - 1, math.ceil(AUTO_FACTOR * max(pool.gold_len)))
+    n = auto_max_new_tokens(pool.gold_len, positions)
     return replace(cfg, max_new_tokens=n)
 
 
