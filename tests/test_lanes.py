@@ -229,7 +229,9 @@ def test_after_a_kill_9_the_next_run_finds_the_jobs_and_ends_or_waits_for_them(t
     said = []
     waiter = threading.Thread(target=jobs.wait_stale, kwargs={"poll_s": 0.05, "log": said.append})
     waiter.start()
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10  # the waiter's first line, however loaded the machine
+    while not said and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert waiter.is_alive() and "--kill-stale" in said[0] and "a, b" in said[0]
     assert jobs.end_stale(timeout_s=10) == pgids
     assert _gone(pgids.values())
