@@ -240,12 +240,21 @@ def test_after_a_kill_9_the_next_run_finds_the_jobs_and_ends_or_waits_for_them(t
 
 
 def test_a_jobs_file_naming_a_reused_pid_is_not_stale(tmp_path):
-    jobs = lanes.JobsFile(tmp_path)
-    (tmp_path / lanes.JOBS).parent.mkdir(parents=True)
-    (tmp_path / lanes.JOBS).write_text(json.dumps({"x": [os.getpgid(0), "1"]}))  # another start time
-    assert jobs.stale() == {}
-    (tmp_path / lanes.JOBS).write_text("not json")
-    assert jobs.stale() == {}
+    # a live process group whose leader is alive (the test's own group may have lost its leader,
+    # e.g. under CI's shell), named with another start time: a pid reused since the jobs file was written
+    other = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        jobs = lanes.JobsFile(tmp_path)
+        (tmp_path / lanes.JOBS).parent.mkdir(parents=True)
+        (tmp_path / lanes.JOBS).write_text(json.dumps({"x": [other.pid, "1"]}))
+        assert jobs.stale() == {}
+        (tmp_path / lanes.JOBS).write_text(json.dumps({"x": [other.pid, lanes._start_time(other.pid)]}))
+        assert jobs.stale() == {"x": other.pid}  # the same process: still running
+        (tmp_path / lanes.JOBS).write_text("not json")
+        assert jobs.stale() == {}
+    finally:
+        other.kill()
+        other.wait()
 
 
 def _git_dvc_repo(root: Path) -> dict[str, str]:
