@@ -505,10 +505,12 @@ def build(
 
             tallies = tqdm(tallies, total=len(jobs), desc=f"generate {spec.name}", unit="bucket")
         total = Tally()
-        for t in tallies:
-            total.merge(t)
-        if workers > 1:
-            pool.shutdown()
+        try:
+            for t in tallies:
+                total.merge(t)
+        finally:
+            if workers > 1:
+                pool.shutdown(cancel_futures=True)
         schema = schema_with_meta(spec, task)
         with atomic_path(path) as tmp:
             w = RowGroupWriter(tmp, schema)
