@@ -18,9 +18,7 @@ import torch
 from tokenizers import Tokenizer
 
 from interplay.tokenizer import EOS, PAD
-from interplay.tokens import Stream
-
-SOLUTION = "<solution>"
+from interplay.tokens import SOLUTION, Stream
 
 
 @dataclass
