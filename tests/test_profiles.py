@@ -1,5 +1,6 @@
 """Profiles merge onto params.yaml and give valid settings (smoke for CI, paper for GPUs)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,7 @@ import yaml
 
 from interplay import data
 from interplay import model as M
-from interplay.profile import apply, merge
+from interplay.profile import apply, drop, drop_deps, merge
 from interplay.rl import config_from_params as rl_config
 from interplay.task.spec import task_spec_from_params
 from interplay.train import config_from_params as train_config
@@ -61,3 +62,47 @@ def test_profile_keeps_the_base_comments_and_order(tmp_path):
     assert len(comments) > 50 and len(kept) >= 0.9 * len(comments)  # was: 1 of 65 kept
     top = [ln.split(":")[0] for ln in base.splitlines() if ln and ln[0].isalpha()]
     assert [ln.split(":")[0] for ln in out.splitlines() if ln and ln[0].isalpha()] == top
+
+
+def test_drop_removes_matching_keys_and_refuses_a_pattern_that_matches_none():
+    params = {"rl": {"runs": {"a": 1, "a_s1": 2, "a_s2": 3, "b_s1": 4}}, "x": {"a_s1": 5}}
+    assert sorted(drop(params, ["rl.runs.*_s[12]"])) == ["a_s1", "a_s2", "b_s1"]
+    assert params == {"rl": {"runs": {"a": 1}}, "x": {"a_s1": 5}}
+    with pytest.raises(SystemExit, match=re.escape("'rl.runs.*_s9' matches no key")):
+        drop(params, ["rl.runs.*_s9"])
+
+
+def test_smoke_drops_the_extra_seeds_with_their_figure_deps(tmp_path):
+    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    seeded = [n for n in base["rl"]["runs"] if n.endswith(("_s1", "_s2"))]
+    assert seeded  # the default declares training seeds; the smoke profile keeps one per run
+    p = apply("smoke", ROOT / "params.yaml", tmp_path / "params.yaml", ROOT / "profiles")
+    assert not [n for n in p["rl"]["runs"] if n in seeded]
+    stages = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]
+    full = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in full.items():
+        if "foreach" in stage:
+            assert stages[name] == stage
+            continue
+        kept = [d for d in stage.get("deps", []) if not any(s in d for s in seeded)]
+        assert stages[name].get("deps", []) == kept, name
+    assert len(yaml.safe_dump(stages)) < len(yaml.safe_dump(full))
+
+
+def test_drop_deps_only_touches_listed_stages():
+    doc = {
+        "stages": {
+            "f": {
+                "deps": [
+                    "reports/eval/a.parquet",
+                    "reports/eval/a_s1.parquet",
+                    "reports/train/a_s1/plots/metrics",
+                    "src/x.py",
+                ]
+            },
+            "e": {"foreach": "${x}", "do": {"deps": ["reports/eval/a_s1.parquet"]}},
+        }
+    }
+    assert drop_deps(doc, {"a_s1"}) == 2
+    assert doc["stages"]["f"]["deps"] == ["reports/eval/a.parquet", "src/x.py"]
+    assert doc["stages"]["e"]["do"]["deps"] == ["reports/eval/a_s1.parquet"]

@@ -2,8 +2,11 @@
 
 ``python -m interplay.profile smoke`` writes ``params.yaml`` = base params + ``profiles/smoke.yaml``
 (a mapping merges key by key, except weight mappings and sizes, which replace; any other value
-replaces). Used by the test suite in temporary copies,
-and by users who want the tiny end-to-end run: ``python -m interplay.profile smoke && dvc repro``.
+replaces; a top-level ``drop:`` lists dotted key patterns to remove afterwards, each level matched
+with ``fnmatch``, e.g. ``rl.runs.*_s[12]`` for the extra training seeds; the ``dvc.yaml`` beside the
+output is then rewritten without the figure stages' deps on the dropped runs' outputs). Used by the
+test suite in temporary copies, and by users who want the tiny end-to-end run:
+``python -m interplay.profile smoke && dvc repro``.
 The file is rewritten round-trip (``ruamel.yaml``): the base's comments and key order stay, so the
 paper's value noted beside each setting survives.
 """
@@ -45,6 +48,48 @@ def merge_in_place(base: Any, over: Any) -> Any:
     return copy.deepcopy(over)
 
 
+def drop(params: Any, patterns: list[str]) -> list[str]:
+    """Remove the keys matching each dotted pattern (``fnmatch`` per level) from nested mappings, in
+    place; returns the removed keys' own names. A pattern that matches nothing is an error (a typo
+    would otherwise keep a whole branch of the DAG in the profile)."""
+    from fnmatch import fnmatchcase
+
+    def walk(node: Any, parts: list[str]) -> list[str]:
+        if not isinstance(node, dict):
+            return []
+        hits = [k for k in list(node) if fnmatchcase(str(k), parts[0])]
+        if len(parts) == 1:
+            for k in hits:
+                del node[k]
+            return [str(k) for k in hits]
+        return [name for k in hits for name in walk(node[k], parts[1:])]
+
+    removed: list[str] = []
+    for pattern in patterns:
+        names = walk(params, str(pattern).split("."))
+        if not names:
+            raise SystemExit(f"error: profile drop pattern '{pattern}' matches no key")
+        removed += names
+    return removed
+
+
+def drop_deps(dvc_yaml: Any, names: set[str]) -> int:
+    """Remove from the listed (non-``foreach``) stages of a parsed ``dvc.yaml`` every dependency on
+    an output of a dropped run: a path with a component (or a file stem) among ``names``. Returns
+    how many were removed. ``foreach`` stages need nothing: they expand over the params."""
+    n = 0
+    for stage in (dvc_yaml.get("stages") or {}).values():
+        deps = stage.get("deps") if isinstance(stage, dict) and "foreach" not in stage else None
+        if not deps:
+            continue
+        for i in reversed(range(len(deps))):
+            parts = Path(str(deps[i])).parts
+            if any(part in names or Path(part).stem in names for part in parts):
+                del deps[i]
+                n += 1
+    return n
+
+
 def apply(profile: str, base: Path, out: Path, profiles_dir: Path = Path("profiles")) -> dict[str, Any]:
     import io
 
@@ -57,14 +102,30 @@ def apply(profile: str, base: Path, out: Path, profiles_dir: Path = Path("profil
     rt = YAML()  # round trip: comments, key order and flow style of the base survive
     rt.width = 110
     doc = rt.load(base.read_text())
-    merge_in_place(doc, rt.load(path.read_text()) or {})  # the profile's own spelling of each value
+    over = rt.load(path.read_text()) or {}
+    patterns = list(over.pop("drop", None) or [])
+    merge_in_place(doc, over)  # the profile's own spelling of each value
+    dropped = set(drop(doc, patterns))
     buf = io.StringIO()
     rt.dump(doc, buf)
     params = yaml.safe_load(buf.getvalue())
-    want = merge(yaml.safe_load(base.read_text()), yaml.safe_load(path.read_text()) or {})
+    plain = yaml.safe_load(path.read_text()) or {}
+    plain.pop("drop", None)
+    want = merge(yaml.safe_load(base.read_text()), plain)
+    drop(want, patterns)
     if params != want:  # the round trip must give exactly the merged values
         raise RuntimeError(f"profile '{profile}': round-trip YAML differs from the merged params")
     header = f"# generated: {base.name} + {path} (python -m interplay.profile {profile})\n"
+    dvc_in, dvc_out = base.parent / "dvc.yaml", out.parent / "dvc.yaml"
+    if dropped and dvc_in.exists():  # the runs are gone: so are the figure stages' deps on them
+        dv = YAML()  # dvc.yaml's own layout: quotes kept, lists indented under their key
+        dv.width, dv.preserve_quotes = 4096, True
+        dv.indent(mapping=2, sequence=4, offset=2)
+        stages = dv.load(dvc_in.read_text())
+        drop_deps(stages, dropped)
+        dbuf = io.StringIO()
+        dv.dump(stages, dbuf)
+        write_text(dvc_out, dbuf.getvalue())
     write_text(out, header + buf.getvalue())
     return params
 
