@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def step(kind: str, work: Path, tokens: int) -> dict:
     """One step in this process; prints a JSON line with its figures."""
-    from interplay import data, packing
+    from interplay import data, inputs, packing
     from interplay import tokenizer as T
     from interplay import tokens as TK
     from interplay.task.spec import task_spec_from_params
@@ -55,7 +55,7 @@ def step(kind: str, work: Path, tokens: int) -> dict:
         meta = TK.build(ds, T.load(tok_file), stream_dir)
         out = {"tokens": meta["n_tokens"], "docs": meta["n_docs"]}
     else:
-        blocks = packing.StreamBlocks.pack(TK.Stream.open(stream_dir), 512, "completion")
+        blocks = packing.StreamBlocks.pack(inputs.token_stream(stream_dir, tok_file), 512, "completion")
         import numpy as np
 
         packing.batch_tensors(blocks, np.arange(min(8, len(blocks))), True, "cpu")

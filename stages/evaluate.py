@@ -28,7 +28,7 @@ def main(name: str) -> None:
     device = D.device_for(dd, device)
     inputs.checkpoint(model_path)  # every input checked before the model is loaded
     tok = inputs.tokenizer(model_path / "tokenizer.json")
-    problems = E.select_problems(inputs.parquet(data_path, "evaluation set"), cfg.problems_per_op)
+    problems = E.select_problems(inputs.parquet(data_path, "evaluation set"), cfg.problems_per_op, cfg.ops)
     model = inputs.model(model_path, device).eval()
     print(
         f"evaluate@{name}: {job.model} on {job.dataset}: {problems.height} problems x "

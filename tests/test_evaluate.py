@@ -116,6 +116,37 @@ def test_select_problems_per_op(setup):
         E.select_problems(df.head(0), 2)
 
 
+def test_select_problems_at_some_ops_keeps_the_full_selection_s_rows(setup):
+    _, df, _ = setup
+    ops = sorted(set(df["op"].to_list()))
+    assert len(ops) >= 2
+    full = E.select_problems(df, 2)
+    cut = E.select_problems(df, 2, str(ops[-1]))
+    assert set(cut["op"].to_list()) == {ops[-1]}
+    assert cut["uid"].to_list() == full.filter(pl.col("op") == ops[-1])["uid"].to_list()
+    with pytest.raises(ValueError, match="no problem at ops 30"):
+        E.select_problems(df, 2, "30")
+
+
+def test_evaluation_ops_are_checked_before_any_compute(tmp_path):
+    with pytest.raises(ParamsError, match=r"evaluate\.runs\.x\.ops"):
+        E.config_from_params({"ops": "9-2"}, "evaluate.runs.x")
+    assert E.config_from_params({"ops": 7}, "evaluate.runs.x").ops == "7"
+    base = {
+        "datasets": {
+            "pre": {"split": "pre", "size": {"problems": 1}, "ops": "2"},
+            "ev": {"split": "eval", "size": {"problems": 1}, "ops": "2-4"},
+        },
+        "pretrain": {"base": {"dataset": "pre"}},
+        "evaluate": {
+            "ranges": {"id": "2-4"},
+            "runs": {"x": {"model": "base", "dataset": "ev", "ops": "3-6"}},
+        },
+    }
+    r = _stage(tmp_path, base, "x")
+    assert r.returncode == 2 and "evaluate.runs.x.ops: dataset 'ev' has no problems at op [5, 6]" in r.stderr
+
+
 def test_ranges_must_be_disjoint():
     with pytest.raises(ParamsError, match=r"evaluate\.ranges\.edge: op 10 is also in range 'id'"):
         E.parse_ranges({"id": "2-10", "edge": "10-14"})

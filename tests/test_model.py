@@ -35,6 +35,17 @@ def test_loads_into_transformers_qwen2_and_matches_logits(tmp_path):
     assert torch.allclose(ours, theirs, atol=1e-4)
 
 
+def test_logits_at_selected_positions_equal_the_full_logits_there():
+    m = make()
+    g = torch.Generator().manual_seed(2)
+    idx = torch.randint(0, CFG.vocab_size, (3, 40), generator=g)
+    where = torch.rand(3, 40, generator=g) < 0.3
+    with torch.no_grad():
+        full, some = m(idx), m(idx, where=where)
+    assert some.shape == (int(where.sum()), CFG.vocab_size)
+    assert torch.allclose(some, full[where], atol=1e-6)
+
+
 def test_save_load_round_trip(tmp_path):
     m = make()
     M.save(m, tmp_path / "ck")

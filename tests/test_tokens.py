@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import tiny
+from interplay import inputs, packing, tokens
 from interplay import model as M
-from interplay import packing, tokens
 from interplay import tokenizer as T
 from interplay.checkpoint import RunPaths
 from interplay.task.generate import stream
@@ -36,7 +36,7 @@ def built(tmp_path_factory):
 
 def test_the_stream_holds_every_document_and_its_completion_start(built):
     d, tok, meta = built
-    s = tokens.Stream.open(d / "stream")
+    s = inputs.token_stream(d / "stream", d / "tok.json")
     assert meta["dtype"] == "uint16" and s.ids.dtype == np.uint16 and len(s) == len(TEXTS)
     for i, (ids, start) in enumerate(packing.encode(tok, TEXTS, "completion")):
         got, got_start = s.doc(i)
@@ -58,7 +58,7 @@ def test_the_files_do_not_depend_on_batching(built, tmp_path):
 def test_batches_from_the_stream_equal_the_in_memory_ones(built, loss_on):
     d, tok, _ = built
     mem = packing.pack(packing.encode(tok, TEXTS, loss_on), 256)
-    streamed = packing.StreamBlocks.pack(tokens.Stream.open(d / "stream"), 256, loss_on)
+    streamed = packing.StreamBlocks.pack(inputs.token_stream(d / "stream", d / "tok.json"), 256, loss_on)
     assert len(streamed) == len(mem) and streamed.n_dropped == mem.n_dropped > 0
     assert streamed.fill == mem.fill and streamed.n_docs == mem.n_docs
     for step in range(3):
@@ -70,7 +70,7 @@ def test_batches_from_the_stream_equal_the_in_memory_ones(built, loss_on):
 
 def test_training_on_a_stream_resumes_bit_identically(built, tmp_path):
     d, tok, _ = built
-    blocks = packing.StreamBlocks.pack(tokens.Stream.open(d / "stream"), 128, "completion")
+    blocks = packing.StreamBlocks.pack(inputs.token_stream(d / "stream", d / "tok.json"), 128, "completion")
     cfg = tiny.train_config(8, 128, checkpoint_every=3, log_every=2)
     mc = tiny.config(tok.get_vocab_size(), 128)
 

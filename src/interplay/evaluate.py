@@ -43,6 +43,7 @@ class EvalConfig:
     top_p: float = option(1.0, lo=0.0, hi=1.0, doc="nucleus mass, > 0")
     max_new_tokens: int = option(384, lo=1, hi=1 << 20, doc="new-token cap (paper: 1,024)")
     problems_per_op: int | None = option(None, lo=1, doc="first problems per op; none: every problem")
+    ops: str | None = option(None, doc="only these ops of the dataset ('2-8' or one op); none: every op")
     batch_rows: int = option(512, lo=1, hi=1 << 20, doc="rows per sampler chunk (memory, not results)")
     seed: int = option(0, lo=0, doc="the per-problem sampling seeds")
     threads: int = option(2, lo=1, hi=MAX_THREADS, doc="torch CPU threads")
@@ -50,9 +51,20 @@ class EvalConfig:
 
 
 def config_from_params(d: Mapping[str, Any], key: str = "evaluate.defaults") -> EvalConfig:
+    if isinstance(d.get("ops"), int) and not isinstance(d.get("ops"), bool):
+        d = {**d, "ops": str(d["ops"])}  # one op, written as a number
     cfg = parse(EvalConfig, d, key)
     need(cfg.top_p > 0, f"{key}.top_p", "must be > 0")
+    if cfg.ops is not None:
+        op_list(cfg.ops, f"{key}.ops")
     return cfg
+
+
+def op_list(spec: str, key: str) -> list[int]:
+    """An ``ops`` setting ('2-8' or one op) as sorted op numbers."""
+    from interplay.data import parse_ops
+
+    return sorted(parse_ops(spec, key))
 
 
 def auto_max_new_tokens(gold_lens: Sequence[int], positions: int) -> int:
@@ -74,10 +86,17 @@ def parse_ranges(d: Mapping[str, Any], key: str = "evaluate.ranges") -> dict[str
     return out
 
 
-def select_problems(df: pl.DataFrame, per_op: int | None) -> pl.DataFrame:
-    """The first ``per_op`` problems of each op, interleaving contexts and modes."""
+def select_problems(df: pl.DataFrame, per_op: int | None, ops: str | None = None) -> pl.DataFrame:
+    """The first ``per_op`` problems of each op (of ``ops`` only, when given), interleaving contexts
+    and modes. A problem's samples do not depend on which others are evaluated, so a cut keeps the
+    rows a full evaluation would give for its ops."""
     if df.height == 0:
         raise ValueError("evaluation dataset is empty")
+    if ops is not None:
+        wanted = op_list(ops, "ops")
+        df = df.filter(pl.col("op").is_in(wanted))
+        if df.height == 0:
+            raise ValueError(f"evaluation dataset has no problem at ops {ops}")
     df = df.sort(["op", "ordinal", "context", "mode"])
     if per_op is None:
         return df

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from interplay import inputs, plots
+from interplay import inputs, plots, runs
 from interplay import verdicts as V
 from interplay.passk import SEED_COL, estimate, hierarchical_ci, matrix, pass_at_k_array, per_problem
 
@@ -29,7 +29,7 @@ EVAL_DIR = Path("reports/eval")
 def load_eval(name: str | Sequence[str]) -> pl.DataFrame:
     """One evaluation, or a run's training seeds (a list of evaluations) as one frame; ``SEED_COL``
     names the evaluation of each row."""
-    names = [name] if isinstance(name, str) else list(name)
+    names = runs.seed_names(name)
     frames = []
     for n in names:
         path = EVAL_DIR / f"{n}.parquet"
@@ -96,10 +96,6 @@ class Finding:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _names(name: str | Sequence[str]) -> list[str]:
-    return [name] if isinstance(name, str) else list(name)
-
-
 def pct(x: float) -> str:
     return "—" if x != x else f"{100 * x:.1f}"
 
@@ -164,7 +160,10 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
         fig_dir / "edge_passk.png",
     )
     plots.reward_curves(
-        {label: [Path("reports/train") / n for n in _names(name)] for label, name in cfg["rl"].items()},
+        {
+            label: [Path("reports/train") / n for n in runs.seed_names(name)]
+            for label, name in cfg["rl"].items()
+        },
         fig_dir / "edge_reward.png",
     )
     rows, metrics = [], {}

@@ -178,8 +178,10 @@ def evaluate(p: Mapping[str, Any], name: str) -> Evaluate:
     key = f"evaluate.runs.{name}"
     params.need(name in entries, key, f"not declared (known: {', '.join(entries)})")
     entry = entries[name]
-    params.check_keys(entry, key, {"model", "dataset", "samples", "problems_per_op"}, {"model", "dataset"})
-    over = {k: entry[k] for k in ("samples", "problems_per_op") if k in entry}
+    params.check_keys(
+        entry, key, {"model", "dataset", "samples", "problems_per_op", "ops"}, {"model", "dataset"}
+    )
+    over = {k: entry[k] for k in ("samples", "problems_per_op", "ops") if k in entry}
     cfg = _eval_config(ev, over, key)
     ranges = E.parse_ranges(_mapping(ev, "ranges", "evaluate.ranges"))
     model = entry["model"]
@@ -187,6 +189,12 @@ def evaluate(p: Mapping[str, Any], name: str) -> Evaluate:
         isinstance(model, str) and model in runs.all_runs(p), f"{key}.model", f"unknown run '{model}'"
     )
     _eval_dataset(p, entry["dataset"], f"{key}.dataset")
+    if cfg.ops is not None:
+        have = data.dataset_spec(entry["dataset"], _mapping(p, "datasets")[entry["dataset"]]).ops()
+        missing = sorted(set(E.op_list(cfg.ops, f"{key}.ops")) - set(have))
+        params.need(
+            not missing, f"{key}.ops", f"dataset '{entry['dataset']}' has no problems at op {missing}"
+        )
     return Evaluate(name, entry["model"], entry["dataset"], cfg, ranges)
 
 
@@ -345,7 +353,7 @@ def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -
         if "base" in cfg:
             _check_evaluations(f"findings.{key}", {"base": cfg["base"]}, evals)
             named["base"] = cfg["base"]
-        reads = [f"reports/eval/{n}.parquet" for n in _flat(named.values())]
+        reads = [f"reports/eval/{n}.parquet" for n in runs.seed_names(*named.values())]
         _check_finding(cfg, key, named)
         if key == "edge":
             if cfg.get("edge_set"):
@@ -358,8 +366,8 @@ def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -
                 )
                 _check_evaluations(f"findings.{key}.edge_set", edge_set, evals)
                 _check_seed_counts(f"findings.{key}.edge_set", edge_set)
-                reads += [f"reports/eval/{n}.parquet" for n in _flat(edge_set.values())]
-            reads += [f"reports/train/{n}/plots/metrics" for n in _flat(cfg["rl"].values())]
+                reads += [f"reports/eval/{n}.parquet" for n in runs.seed_names(*edge_set.values())]
+            reads += [f"reports/train/{n}/plots/metrics" for n in runs.seed_names(*cfg["rl"].values())]
         if key == "context":
             cfg["ops"] = sorted(E.parse_ranges({"ops": cfg.get("ops")}, f"findings.{key}")["ops"])
         if key == "process":
@@ -554,14 +562,6 @@ def _check_seed_counts(where: str, named: Mapping[str, Any]) -> None:
             f"{where}.{other[0]}",
             f"lists {other[1]} seeds but '{first[0]}' lists {first[1]}: compared runs list one or as many",
         )
-
-
-def _flat(names: Any) -> list[str]:
-    """Evaluation names, a run's seeds listed one by one."""
-    out: list[str] = []
-    for n in names:
-        out += n if isinstance(n, list) else [n]
-    return out
 
 
 def _check_finding(cfg: Mapping[str, Any], key: str, named: Mapping[str, Any]) -> None:

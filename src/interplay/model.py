@@ -301,10 +301,13 @@ class Qwen2(nn.Module):
         mask: torch.Tensor | None = None,
         logits_from: int = 0,
         cache=None,
+        where: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits for a batch (B, T). ``positions`` (B, T) and a boolean ``mask`` (B, 1, T, T)
         describe packed documents; default: one causal document per row. ``logits_from`` skips the
-        LM head for the first positions (scoring completions after a prompt).
+        LM head for the first positions (scoring completions after a prompt); ``where``, a boolean
+        (B, T) mask, runs it only at those positions and returns their logits flattened (N, V) in
+        row-major order (training: the loss-masked targets, a third of the positions in pre-training).
 
         ``cache`` (sampling, ``interplay.sampling.PrefixCache``): each attention and Canon layer reads
         and extends the cache instead of the sequence alone, and the LM head runs only where the
@@ -318,17 +321,21 @@ class Qwen2(nn.Module):
             x = layer(x, cos, sin, mask, positions, cache, i)
         if cache is not None:
             return self.lm_head(self.model.norm(cache.last(x)))
+        if where is not None:
+            return self.lm_head(self.model.norm(x[where]))
         return self.lm_head(self.model.norm(x[:, logits_from:]))
 
 
 def adamw(model: nn.Module, lr: float, betas: tuple[float, float], weight_decay: float) -> torch.optim.AdamW:
     """The optimizer of every phase (pre-/mid-training and RL): AdamW whose weight decay applies to
     matrices (embeddings, projections, LM head) and not to norm gains, biases or Canon taps (the
-    GPT-2 / nanoGPT convention; verl's actor decays everything: one choice here, for all phases)."""
+    GPT-2 / nanoGPT convention; verl's actor decays everything: one choice here, for all phases).
+    The multi-tensor (``foreach``) update: the same arithmetic per element as the loop, fewer kernel
+    launches (3% of a CPU pre-training step, ``benchmarks/bench_train_step.py``)."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=1e-8, fused=False, foreach=False)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=1e-8, fused=False, foreach=True)
 
 
 # ---------------------------------------------------------------------------------------------

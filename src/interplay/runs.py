@@ -12,6 +12,12 @@ PHASES = ("pretrain", "midtrain", "rl")
 MODELS_DIR = Path("data/models")
 
 
+def seed_names(*entries: str | list[str] | tuple[str, ...]) -> list[str]:
+    """The evaluations a finding names for its runs, in order: each entry is one evaluation's name
+    or the list of a run's training seeds' evaluations."""
+    return [n for e in entries for n in ([e] if isinstance(e, str) else e)]
+
+
 def model_dir(run: str) -> Path:
     return MODELS_DIR / run
 

@@ -87,16 +87,6 @@ class Stream:
     docs: np.ndarray
     meta: dict
 
-    @classmethod
-    def open(cls, path: Path) -> Stream:
-        path = Path(path)
-        meta = json.loads((path / "meta.json").read_text())
-        ids = np.memmap(path / "ids.bin", dtype=np.dtype(meta["dtype"]), mode="r")
-        docs = np.load(path / "docs.npy", mmap_mode="r")
-        if ids.shape[0] != meta["n_tokens"] or docs.shape[0] != meta["n_docs"]:
-            raise ValueError(f"{path}: token stream does not match its meta.json (rebuild it)")
-        return cls(ids, docs, meta)
-
     def __len__(self) -> int:
         return self.docs.shape[0]
 

@@ -250,10 +250,10 @@ def train_step(
 
     for g in opt.param_groups:
         g["lr"] = lr
-    with autocast:
-        logits = net(batch["idx"], batch.get("positions"), batch.get("mask"))
     lm = batch["loss_mask"]
-    tok_sum = F.cross_entropy(logits.float()[lm], batch["targets"][lm], reduction="sum")
+    with autocast:  # the LM head only where the loss reads
+        logits = net(batch["idx"], batch.get("positions"), batch.get("mask"), where=lm)
+    tok_sum = F.cross_entropy(logits.float(), batch["targets"][lm], reduction="sum")
     count = D.all_reduce_sum(lm.sum().to(torch.float64), dd)
     loss = tok_sum * dd.world / count.to(tok_sum.dtype)  # DDP averages over ranks
     opt.zero_grad(set_to_none=True)
