@@ -20,6 +20,7 @@ import polars as pl
 import yaml
 
 from interplay import rl, tokenizer
+from interplay.pool import make_pool
 from interplay.runtime import set_threads
 
 COLS = (
@@ -61,7 +62,7 @@ def main() -> None:
     tok = tokenizer.load(init_dir / "tokenizer.json")
     cols = ["prompt", "gold", "answer", "op", "uid", "modulus", "text"]
     rows = pl.read_parquet(data_path, columns=cols).to_dicts()
-    pool = rl.make_pool(rows, tok, cfg.ops)
+    pool = make_pool(rows, tok, cfg.ops)
     positions = json.loads((init_dir / "config.json").read_text())["max_position_embeddings"]
     cfg = rl.resolve_max_new(cfg, pool, positions, "rl.defaults")
     with tempfile.TemporaryDirectory() as d:

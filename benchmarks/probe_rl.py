@@ -33,6 +33,7 @@ from interplay import evaluate as E
 from interplay import inputs, rl, tokenizer
 from interplay.data import parse_ops
 from interplay.passk import bootstrap_ci, pass_at_k_array
+from interplay.pool import make_pool
 from interplay.runtime import set_threads
 
 PROBE_DIR = Path("/tmp/interplay-probe")  # never data/ or reports/: nothing here is cached
@@ -82,7 +83,7 @@ def main() -> None:
         tok = tokenizer.load(init / "tokenizer.json")
         cols = ["prompt", "gold", "answer", "op", "uid", "modulus", "text"]
         rows = pl.read_parquet(f"data/datasets/{cfg.dataset}.parquet", columns=cols).to_dicts()
-        pool = rl.make_pool(rows, tok, cfg.ops)
+        pool = make_pool(rows, tok, cfg.ops)
         positions = json.loads((init / "config.json").read_text())["max_position_embeddings"]
         cfg = rl.resolve_max_new(cfg, pool, positions, "rl.defaults")
         model_dir = out / "model"

@@ -43,15 +43,13 @@ def main(group: str, name: str) -> None:
         f"{cfg.max_new_tokens} leaves no room for a prompt in the model's {positions} positions",
     )
     tok = inputs.tokenizer(init_dir / "tokenizer.json")
-    columns = ["prompt", "gold", "answer", "op", "uid", "modulus", "text"]
-    rows = inputs.parquet(data_path, f"dataset '{cfg.dataset}'", columns).to_dicts()
-    pool = rl.make_pool(rows, tok, cfg.ops)
+    pool = inputs.prompt_pool(data_path, f"dataset '{cfg.dataset}'", tok, cfg.ops)  # read on demand
     cfg = rl.resolve_max_new(cfg, pool, positions, where("max_new_tokens").rsplit(".", 1)[0])
     params.need(
-        cfg.prompts_per_step <= len(pool.prompts),
+        cfg.prompts_per_step <= len(pool),
         where("prompts_per_step"),
-        f"{cfg.prompts_per_step} is more than the {len(pool.prompts)} prompts of dataset '{cfg.dataset}'"
-        + (f" at ops {sorted(set(pool.ops))}" if cfg.ops else ""),
+        f"{cfg.prompts_per_step} is more than the {len(pool)} prompts of dataset '{cfg.dataset}'"
+        + (f" at ops {sorted(set(pool.ops.tolist()))}" if cfg.ops else ""),
     )
     filter_cost = 0.0  # token-equivalents the prompt filter spent sampling this run's pool
     if job.budget is not None:  # compute-matched split (paper §5): RL gets beta * T token-equivalents
@@ -69,7 +67,7 @@ def main(group: str, name: str) -> None:
         steps = rl.budget_steps(total, beta, per_step, filter_cost, f"{key}.budget")
         cfg = dataclasses.replace(cfg, steps=steps)
     print(
-        f"rl@{name}: {len(pool.prompts)} prompts (ops {sorted(set(pool.ops))}), init {cfg.init}, "
+        f"rl@{name}: {len(pool)} prompts (ops {sorted(set(pool.ops.tolist()))}), init {cfg.init}, "
         f"{cfg.steps} steps x {cfg.prompts_per_step} prompts x {cfg.rollouts} rollouts, reward {cfg.reward}"
     )
     paths = RunPaths(

@@ -13,6 +13,7 @@ from interplay import evaluate as E
 from interplay import model as M
 from interplay import packing
 from interplay import tokenizer as T
+from interplay.pool import make_pool
 from interplay.train import RunPaths, train
 
 
@@ -70,7 +71,7 @@ def main(kind: str, root: str, out: str) -> None:
         o = Path(out)
         rl.run(
             rl_config(),
-            rl.make_pool(rows, tok, None),
+            make_pool(rows, tok, None),
             tok,
             root_p / "model",
             rl.RunPaths(o / "out", o / "resume", o / "live", root_p / "tok.json"),

@@ -16,6 +16,7 @@ from interplay import evaluate as E
 from interplay import model as M
 from interplay import tokenizer as T
 from interplay.launch import command
+from interplay.pool import make_pool
 from interplay.task.spec import TaskSpec
 from interplay.train import RunPaths, train
 
@@ -97,7 +98,7 @@ def test_ddp_grpo_matches_single_process(setup, tmp_path, monkeypatch):
     one = tmp_path / "single"
     rl.run(
         ddp_worker.rl_config(),
-        rl.make_pool(rows, tok, None),
+        make_pool(rows, tok, None),
         tok,
         d / "model",
         rl.RunPaths(one / "out", one / "resume", one / "live", d / "tok.json"),

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ from interplay import data, rl
 from interplay import model as M
 from interplay import tokenizer as T
 from interplay.params import ParamsError
+from interplay.pool import make_pool, read_pool
 from interplay.task.spec import TaskSpec
 from interplay.task.verify import Score
 
@@ -163,7 +165,7 @@ def _go(d, rows, tok, name, stop_after=None):
         device="cpu",
         lr=1e-3,
     )
-    pool = rl.make_pool(rows, tok, None)
+    pool = make_pool(rows, tok, None)
     paths = rl.RunPaths(d / name / "out", d / name / "resume", d / name / "live", d / "tok.json")
     return rl.run(c, pool, tok, d / "init", paths, stop_after=stop_after, progress=False), paths
 
@@ -188,22 +190,23 @@ def test_resume_is_bit_identical(pool_setup):
 
 def test_auto_max_new_tokens_leaves_room_for_the_longest_gold_trace(pool_setup):
     _, rows, tok = pool_setup
-    pool = rl.make_pool(rows, tok, None)
+    pool = make_pool(rows, tok, None)
     longest = max(pool.gold_len)
     assert longest == max(len(tok.encode(" " + r["text"].split("<solution>")[1]).ids) for r in rows)
     auto = rl.resolve_max_new(cfg(max_new_tokens="auto"), pool, 512, "rl.runs.x")
     assert auto.max_new_tokens == math.ceil(1.5 * longest)
     assert rl.resolve_max_new(cfg(max_new_tokens="auto"), pool, 40, "k").max_new_tokens == 39
     assert rl.resolve_max_new(cfg(max_new_tokens=7), pool, 512, "k").max_new_tokens == 7
-    no_text = rl.make_pool([{k: v for k, v in r.items() if k != "text"} for r in rows], tok, None)
+    no_text = make_pool([{k: v for k, v in r.items() if k != "text"} for r in rows], tok, None)
     with pytest.raises(ParamsError, match=r"rl\.runs\.x\.max_new_tokens: 'auto' needs"):
         rl.resolve_max_new(cfg(max_new_tokens="auto"), no_text, 512, "rl.runs.x")
 
 
 def test_ledger_length_stays_within_the_models_positions(pool_setup):
     _, rows, tok = pool_setup
-    pool = rl.make_pool(rows, tok, None)
-    lens = [len(p) for p in pool.prompts]
+    pool = make_pool(rows, tok, None)
+    lens = [len(tok.encode(r["prompt"]).ids) for r in rows]
+    assert pool.prompt_len.tolist() == lens
     assert rl.rollout_length(pool, 10_000, 512) == 512  # never more than the model can hold
     assert rl.rollout_length(pool, 5, 512) == pytest.approx(np.mean(lens) + 5)
 
@@ -220,6 +223,24 @@ def test_a_damaged_rl_resume_state_starts_from_scratch(pool_setup, capsys):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_pool_read_from_parquet_equals_the_one_in_memory(pool_setup, tmp_path):
+    d, rows, tok = pool_setup
+    path = tmp_path / "pool.parquet"
+    pl.read_parquet(d / "r.parquet").write_parquet(path, row_group_size=3)  # several row groups
+    assert pq.ParquetFile(path).num_row_groups > 1
+    mem, disk = make_pool(rows, tok, None), read_pool(path, tok, None)
+    for a in ("rows", "ops", "keys", "prompt_len", "gold_len"):
+        assert np.array_equal(getattr(mem, a), getattr(disk, a)), a
+    idx = [len(rows) - 1, 0, 4, 4, 1]  # any order, repeats, across row groups
+    got, want = disk.get(idx), mem.get(idx)
+    assert [p.ids for p in got] == [p.ids for p in want] == [tok.encode(rows[i]["prompt"]).ids for i in idx]
+    assert [(p.gold, p.answer, p.modulus, p.key) for p in got] == [
+        (p.gold, p.answer, p.modulus, p.key) for p in want
+    ]
+    some = read_pool(path, tok, (3,))
+    assert set(some.ops.tolist()) == {3} and all(rows[r]["op"] == 3 for r in some.rows)
+
+
 def test_prompt_order_is_a_pure_function():
     a = rl.prompt_indices(10, 25, 3, 0)
     assert a == rl.prompt_indices(10, 15, 3, 0) + rl.prompt_indices(10, 10, 3, 15)
@@ -228,9 +249,9 @@ def test_prompt_order_is_a_pure_function():
 
 def test_ops_filter(pool_setup):
     _, rows, tok = pool_setup
-    assert set(rl.make_pool(rows, tok, (3,)).ops) == {3}
+    assert set(make_pool(rows, tok, (3,)).ops) == {3}
     with pytest.raises(ParamsError, match="no RL prompt left"):
-        rl.make_pool(rows, tok, (9,))
+        make_pool(rows, tok, (9,))
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,21 @@ def parquet_schema(path: str | Path, what: str, columns: list[str]) -> None:
         raise InputError(f"{p}: {what} has no column {', '.join(missing)}")
 
 
+def prompt_pool(path: str | Path, what: str, tok, ops: tuple[int, ...] | None):
+    """An RL prompt pool over a Parquet dataset (``interplay.pool.read_pool``): its columns checked
+    from the footer, then one indexing pass; a file that fails to read is named."""
+    import pyarrow as pa
+
+    from interplay.pool import COLUMNS, read_pool
+
+    p = Path(path)
+    parquet_schema(p, what, [c for c in COLUMNS if c != "text"])
+    try:
+        return read_pool(p, tok, ops)
+    except (OSError, pa.ArrowException) as err:
+        raise _damaged(p, what, err) from None
+
+
 def token_stream(directory: str | Path, tokenizer_file: str | Path):
     """A built token stream (``interplay.tokens.Stream``): each of its files checked (an error names
     the file), and its tokenizer against the one that trains on it."""

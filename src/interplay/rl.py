@@ -24,8 +24,9 @@ from tokenizers import Tokenizer
 
 from interplay import model as M
 from interplay.checkpoint import Harness, RunPaths, fingerprint
-from interplay.evaluate import ANSWER_END, AUTO, auto_max_new_tokens, gold_nodes, problem_key
+from interplay.evaluate import ANSWER_END, AUTO, auto_max_new_tokens
 from interplay.params import MAX_THREADS, ParamsError, blame, need, option, parse
+from interplay.pool import Pool
 from interplay.runtime import resolve_device
 from interplay.sampling import generate
 from interplay.task.verify import Score, score
@@ -206,53 +207,20 @@ def token_logprobs(
 # ----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Pool:
-    """The RL prompt pool: token ids, gold graphs, answers, ops."""
-
-    prompts: list[list[int]]
-    gold: list[list]
-    answers: list[int]
-    ops: list[int]
-    keys: list[int]
-    modulus: list[int | None]
-    gold_len: list[int] | None = None  # tokens of each gold completion (rows with a ``text`` column)
-
-
-def make_pool(rows: list[dict], tok: Tokenizer, ops: tuple[int, ...] | None) -> Pool:
-    if ops is not None:
-        rows = [r for r in rows if r["op"] in ops]
-    need(len(rows) > 0, "rl", "no RL prompt left after the op filter")
-    enc = tok.encode_batch([r["prompt"] for r in rows])
-    gold_len = None
-    if "text" in rows[0]:  # the completion the model should write: everything after <solution>
-        comp = tok.encode_batch([" " + r["text"].split("<solution>", 1)[1] for r in rows])
-        gold_len = [len(e.ids) for e in comp]
-    return Pool(
-        [e.ids for e in enc],
-        [gold_nodes(r["gold"]) for r in rows],
-        [r["answer"] for r in rows],
-        [r["op"] for r in rows],
-        [problem_key(r["uid"]) for r in rows],
-        [r["modulus"] for r in rows],
-        gold_len,
-    )
-
-
 def resolve_max_new(cfg: RLConfig, pool: Pool, positions: int, key: str) -> RLConfig:
     """``max_new_tokens: auto`` -> AUTO_FACTOR x the longest gold completion of the pool (so a
     correct rollout is never cut off), within the model's positions; a number stays as given."""
     if cfg.max_new_tokens != AUTO:
         return cfg
     need(pool.gold_len is not None, f"{key}.max_new_tokens", "'auto' needs the dataset's text column")
-    n = auto_max_new_tokens(pool.gold_len, positions)
+    n = auto_max_new_tokens(pool.gold_len.tolist(), positions)
     return replace(cfg, max_new_tokens=n)
 
 
 def rollout_length(pool: Pool, max_new_tokens: int, positions: int) -> float:
     """The ledger's L: prompt + new-token cap per rollout, within the model's positions, averaged
     over the pool (each prompt is drawn equally often over epochs)."""
-    return float(np.mean([min(len(p) + max_new_tokens, positions) for p in pool.prompts]))
+    return float(np.mean(np.minimum(pool.prompt_len.astype(np.int64) + max_new_tokens, positions)))
 
 
 def budget_steps(total: float, beta: float, per_step: float, filter_cost: float, key: str) -> int:
@@ -326,7 +294,7 @@ def run(
             rewards = shuffled(rewards, cfg.seed, step)
         # 2. group-relative advantages and the PPO-clip update
         tu = time.perf_counter()
-        seqs, advs = _with_advantages(ro.groups, rewards, pool, cfg.normalize_std)
+        seqs, advs = _with_advantages(ro.groups, rewards, cfg.normalize_std)
         stats = _update(net, policy, ref, opt, seqs, advs, cfg, device, dd)
         ledger["update_tokens"] += int(
             D.all_reduce_sum(torch.tensor(sum(len(p) + len(c) for p, c in seqs)), dd)
@@ -364,14 +332,14 @@ def _policy_and_reference(init_dir: Path, with_reference: bool, device) -> tuple
     return policy, ref
 
 
-def _with_advantages(groups: list, rewards: np.ndarray, pool: Pool, normalize_std: bool):
+def _with_advantages(groups: list, rewards: np.ndarray, normalize_std: bool):
     """(prompt, completion) pairs of every rollout and its group-relative advantage; an empty
     completion is trained as the end-of-text token alone."""
     seqs, advs = [], []
     if groups:
         for g, a in zip(groups, advantages(rewards, normalize_std)):
             for c, av in zip(g.completions, a):
-                seqs.append((pool.prompts[g.prompt], c if c else [EOS]))
+                seqs.append((g.prompt_ids, c if c else [EOS]))
                 advs.append(float(av))
     return seqs, advs
 
@@ -408,6 +376,7 @@ class Group(NamedTuple):
     """One prompt's rollouts in a step, scored."""
 
     prompt: int  # index into the pool
+    prompt_ids: list[int]
     completions: list[list[int]]
     rewards: list[float]
     scores: list[Score]
@@ -436,39 +405,37 @@ def _rollouts(
     t_sample = t_reward = 0.0
     for attempt in range(1 + (cfg.max_refill if cfg.dynamic_sampling else 0)):
         need_n = cfg.prompts_per_step - kept_global
-        idx = prompt_indices(len(pool.prompts), need_n, cfg.seed, cursor)[dd.rank :: dd.world]
+        idx = prompt_indices(len(pool), need_n, cfg.seed, cursor)[dd.rank :: dd.world]
+        drawn = pool.get(idx)
         cursor += need_n
         tried += need_n
         ts = time.perf_counter()
         policy.eval()
         outs = generate(
             policy,
-            [pool.prompts[i] for i in idx],
+            [d.ids for d in drawn],
             cfg.rollouts,
             temperature=cfg.temperature,
             top_p=cfg.top_p,
             max_new_tokens=cfg.max_new_tokens,
             stop_ids=stop_ids,
             seed=_step_seed(cfg.seed, step, attempt),
-            problem_keys=[pool.keys[i] for i in idx],
+            problem_keys=[d.key for d in drawn],
             batch_rows=512,
             device=device,
         )
         t_sample += time.perf_counter() - ts
-        sampled = sum(len(pool.prompts[i]) + len(c) for i, o in zip(idx, outs) for c in o.tokens)
+        sampled = sum(len(d.ids) + len(c) for d, o in zip(drawn, outs) for c in o.tokens)
         sampled_total += int(D.all_reduce_sum(torch.tensor(sampled), dd))
         tr = time.perf_counter()
-        for i, o in zip(idx, outs):
+        for i, d, o in zip(idx, drawn, outs):
             scores = [
-                score(
-                    tok.decode(c, skip_special_tokens=False), pool.gold[i], pool.answers[i], pool.modulus[i]
-                )
-                for c in o.tokens
+                score(tok.decode(c, skip_special_tokens=False), d.gold, d.answer, d.modulus) for c in o.tokens
             ]
             rs = [reward(s, cfg) for s in scores]
             if cfg.dynamic_sampling and max(rs) == min(rs):
                 continue
-            groups.append(Group(i, o.tokens, rs, scores, o.truncated))
+            groups.append(Group(i, d.ids, o.tokens, rs, scores, o.truncated))
         t_reward += time.perf_counter() - tr
         kept_global = int(D.all_reduce_sum(torch.tensor(len(groups)), dd))
         if kept_global >= cfg.prompts_per_step or not cfg.dynamic_sampling:
