@@ -31,25 +31,22 @@ def main(name: str) -> None:
     device = D.device_for(dd, device)
     model_cfg = inputs.checkpoint(model_path)  # every input checked before the model is loaded
     tok = inputs.tokenizer(model_path / "tokenizer.json")
-    pool = inputs.parquet(data_path, f"dataset '{cfg.dataset}'")
-    params.need(pool.height > 0, f"{key}.dataset", f"dataset '{cfg.dataset}' is empty")
-    gold = tok.encode_batch([" " + t.split("<solution>", 1)[1] for t in pool["text"]])
-    max_new = PF.max_new_tokens(cfg, [len(e.ids) for e in gold], model_cfg.max_seq_len)
-    prompt_tokens = sum(len(e.ids) for e in tok.encode_batch(pool["prompt"].to_list()))
+    inputs.parquet_schema(data_path, f"dataset '{cfg.dataset}'", ["prompt", "text", "uid", "op"])
+    n, prompt_tokens, longest = PF.scan(data_path, tok)
+    params.need(n > 0, f"{key}.dataset", f"dataset '{cfg.dataset}' is empty")
+    max_new = PF.max_new_tokens(cfg, [longest], model_cfg.max_seq_len)
     model = inputs.model(model_path, device).eval()
     print(
-        f"filter@{name}: {cfg.model} on {cfg.dataset}: {pool.height} prompts x {cfg.samples} samples "
+        f"filter@{name}: {cfg.model} on {cfg.dataset}: {n} prompts x {cfg.samples} samples "
         f"(T={cfg.temperature}, up to {max_new} new tokens), keep {cfg.keep}"
     )
-    scored = E.run_sharded(model, tok, pool, PF.eval_config(cfg, max_new), device, dd)
-    if not dd.main:
+    if not dd.main:  # only rank 0 writes
+        PF.run(data_path, None, model, tok, cfg, max_new, device, dd)
         return D.cleanup(dd)
-    kept = PF.apply(pool, scored, cfg)
-    report = PF.summary(pool, kept, scored, cfg, prompt_tokens)
-    report["max_new_tokens"] = max_new
-    report["seconds"] = round(float(scored["eval_seconds"][0]), 1)
     with atomic_path(Path(f"data/datasets/{name}.parquet")) as tmp:
-        kept.write_parquet(tmp)
+        scored, seconds = PF.run(data_path, tmp, model, tok, cfg, max_new, device, dd)
+    report = PF.summary(scored, seconds, cfg, prompt_tokens)
+    report["max_new_tokens"] = max_new
     write_json(f"reports/filter/{name}.json", report)
     print({k: report[k] for k in ("prompts", "kept", "mixed", "seconds")})
     D.cleanup(dd)

@@ -108,6 +108,9 @@ def test_stage_output_is_the_same_bytes_at_any_thread_count(scratch, monkeypatch
     one = out.read_bytes()
     _run_stage(d, _params(keep="all", threads=2), monkeypatch)
     assert out.read_bytes() == one
+    monkeypatch.setattr(PF, "READ_ROWS", 4)  # the pool sampled 4 prompts at a time: the same file
+    _, report = _run_stage(d, _params(keep="all", threads=1), monkeypatch)
+    assert out.read_bytes() == one and report["prompts"] == pool.height
     assert pl.read_parquet(out).height == pool.height
 
 

@@ -19,15 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
+from tokenizers import Tokenizer
 
 from interplay.evaluate import AUTO, EvalConfig, auto_max_new_tokens
 from interplay.params import MAX_THREADS, need, option, parse
 
 KEEPS = ("mixed", "all")
 FORWARD_SHARE = 1.0 / 3.0  # token-equivalents per sampled token: 2P of the 6P of a training token
+READ_ROWS = 16_384  # pool rows sampled at a time (memory, not results)
 
 
 @dataclass(frozen=True)
@@ -94,20 +97,77 @@ def apply(pool: pl.DataFrame, scored: pl.DataFrame, cfg: FilterConfig) -> pl.Dat
     return out.filter(keep_mask(out["filter_correct"], cfg.samples, cfg.keep))
 
 
-def summary(
-    pool: pl.DataFrame, kept: pl.DataFrame, scored: pl.DataFrame, cfg: FilterConfig, prompt_tokens: int
-) -> dict[str, Any]:
+def scan(path: str | Path, tok: Tokenizer) -> tuple[int, int, int]:
+    """One pass over a pool file, ``READ_ROWS`` rows at a time: (prompts, prompt tokens summed, the
+    longest gold completion in tokens)."""
+    import pyarrow.parquet as pq
+
+    rows = prompt_tokens = longest = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_ROWS, columns=["prompt", "text"]):
+        d = batch.to_pydict()
+        rows += len(d["prompt"])
+        prompt_tokens += sum(len(e.ids) for e in tok.encode_batch(d["prompt"]))
+        gold = tok.encode_batch([" " + t.split("<solution>", 1)[1] for t in d["text"]])
+        longest = max([longest, *(len(e.ids) for e in gold)])
+    return rows, prompt_tokens, longest
+
+
+def run(
+    path: str | Path,
+    out: str | Path,
+    model,
+    tok: Tokenizer,
+    cfg: FilterConfig,
+    max_new: int,
+    device,
+    dd,
+    read_rows: int = 0,
+) -> pl.DataFrame | None:
+    """Sample the pool at ``path`` chunk by chunk (``read_rows`` rows, default ``READ_ROWS``) and write
+    its kept rows (``apply``) to ``out`` in fixed row groups: memory holds one chunk, and the file is
+    the same whatever the chunk size (samples are seeded per problem). Returns, on the main rank (the
+    only one that writes; ``out`` is None elsewhere), the small columns of every prompt's scored row
+    (``op``, ``c_strict``, ``mean_len``, ``n``, ``kept``) for ``summary`` and the sampling seconds."""
+    import pyarrow.parquet as pq
+
+    from interplay.data import RowGroupWriter
+    from interplay.evaluate import run_sharded
+
+    ecfg = eval_config(cfg, max_new)
+    writer, parts, seconds = None, [], 0.0
+    try:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=read_rows or READ_ROWS):
+            chunk = pl.from_arrow(batch)
+            scored = run_sharded(model, tok, chunk, ecfg, device, dd)
+            if not dd.main:
+                continue
+            kept = apply(chunk, scored, cfg)
+            table = kept.to_arrow()
+            writer = writer or RowGroupWriter(out, table.schema)
+            writer.add(table)
+            small = scored.select("op", "c_strict", "mean_len", "n", "eval_seconds")
+            parts.append(
+                small.with_columns(keep_mask(scored["c_strict"], cfg.samples, cfg.keep).alias("kept"))
+            )
+    finally:
+        if writer is not None:
+            writer.close()
+    return (pl.concat(parts), seconds) if dd.main else None
+
+
+def summary(scored: pl.DataFrame, seconds: float, cfg: FilterConfig, prompt_tokens: int) -> dict[str, Any]:
     """Per op: prompts, kept, all-fail (c = 0), all-pass (c = k); and the sampling's compute, counting
-    each of the k samples as its prompt (``prompt_tokens``: summed over the pool) plus its completion."""
+    each of the k samples as its prompt (``prompt_tokens``: summed over the pool) plus its completion.
+    ``scored``: one row per pool prompt (``run``'s return)."""
     k = cfg.samples
     per_op: dict[str, dict[str, int]] = {}
-    for op in sorted(set(pool["op"].to_list())):
-        s = scored.filter(pl.col("op") == op)["c_strict"]
+    for op in sorted(set(scored["op"].to_list())):
+        s = scored.filter(pl.col("op") == op)
         per_op[str(op)] = {
-            "prompts": len(s),
-            "kept": kept.filter(pl.col("op") == op).height,
-            "all_fail": int((s == 0).sum()),
-            "all_pass": int((s == k).sum()),
+            "prompts": s.height,
+            "kept": int(s["kept"].sum()),
+            "all_fail": int((s["c_strict"] == 0).sum()),
+            "all_pass": int((s["c_strict"] == k).sum()),
         }
     gen = round(float((scored["mean_len"] * scored["n"]).sum()))  # every completion's tokens
     sampled = prompt_tokens * k + gen
@@ -116,10 +176,11 @@ def summary(
         "model": cfg.model,
         "samples": k,
         "keep": cfg.keep,
-        "prompts": pool.height,
-        "kept": kept.height,
+        "prompts": scored.height,
+        "kept": int(scored["kept"].sum()),
         "mixed": int(((scored["c_strict"] > 0) & (scored["c_strict"] < k)).sum()),
         "per_op": per_op,
         "sampled_tokens": sampled,
         "token_equivalent": sampled * FORWARD_SHARE,
+        "seconds": round(seconds, 1),
     }
