@@ -35,7 +35,7 @@ def test_gold_completions_score_perfectly(setup, monkeypatch):
     def fake_generate(model, prompts, n, **kw):
         return [Samples([g] * n, [False] * n) for g in gold]
 
-    monkeypatch.setattr(E, "generate", fake_generate)
+    monkeypatch.setattr(E, "generate_iter", lambda *a, **kw: enumerate(fake_generate(*a, **kw)))
     out = E.run(None, tok, df, E.EvalConfig(samples=3), torch.device("cpu"), progress=False)
     assert (out["c_strict"] == 3).all() and (out["c_answer"] == 3).all()
     assert (out["cat_correct"] == 3).all() and (out["process_acc"] == 1.0).all()
@@ -135,7 +135,7 @@ def test_evaluation_ops_are_checked_before_any_compute(tmp_path):
     base = {
         "datasets": {
             "pre": {"split": "pre", "size": {"problems": 1}, "ops": "2"},
-            "ev": {"split": "eval", "size": {"problems": 1}, "ops": "2-4"},
+            "ev": {"split": "eval", "size": {"problems": 3}, "ops": "2-4"},
         },
         "pretrain": {"base": {"dataset": "pre"}},
         "evaluate": {

@@ -56,7 +56,7 @@ def _run_stage(d: Path, params: dict, monkeypatch, generate=None) -> tuple[pl.Da
     (d / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(d)
     if generate is not None:
-        monkeypatch.setattr(E, "generate", generate)
+        monkeypatch.setattr(E, "generate_iter", lambda *a, **kw: enumerate(generate(*a, **kw)))
     runpy.run_path(str(ROOT / "stages/filter.py"), run_name="filter_stage")["main"]("pool_f")
     return pl.read_parquet(d / "data/datasets/pool_f.parquet"), yaml.safe_load(
         (d / "reports/filter/pool_f.json").read_text()

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from interplay import model as M
-from interplay.sampling import generate, generate_reference, sample_tokens, uniforms
+from interplay.sampling import generate, generate_iter, generate_reference, sample_tokens, uniforms
 
 CFG = M.ModelConfig(vocab_size=40, n_layer=2, d_model=32, n_head=4, n_kv_head=2, d_ff=64, max_seq_len=96)
 PROMPTS = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14, 15, 16, 17, 18, 19], [20, 21, 22]]
@@ -65,6 +65,18 @@ def test_dropping_finished_rows_changes_no_sample(model, monkeypatch):
         for j in (0, n - 1):
             us = [float(uniforms(4, torch.tensor([k]), n, t)[0, j]) for t in range(steps)]
             assert got.tokens[j] == generate_reference(model, p, steps, us, 1.0, 1.0, stop_ids=stops)
+
+
+def test_samples_stream_out_group_by_group_and_equal_the_held_ones(model):
+    kw = dict(temperature=1.0, max_new_tokens=12, seed=4, problem_keys=KEYS, batch_rows=2)
+    held = generate(model, PROMPTS, 5, **kw)  # n > batch_rows: each problem's samples in 3 pieces
+    ticks = []
+    streamed = []
+    for i, s in generate_iter(model, PROMPTS, 5, on_chunk=lambda a, b: ticks.append(a), **kw):
+        streamed.append((i, s.tokens))
+        assert sum(ticks) == 5 * len(streamed)  # a problem comes out as soon as its pieces are done
+    assert sorted(i for i, _ in streamed) == list(range(len(PROMPTS)))
+    assert [t for _, t in sorted(streamed)] == [s.tokens for s in held]
 
 
 def test_batch_composition_does_not_change_samples(model):

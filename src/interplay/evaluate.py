@@ -21,7 +21,7 @@ from tokenizers import Tokenizer
 from interplay.params import MAX_THREADS, need, option, parse
 from interplay.passk import estimate, ks_for, pass_at_k_array
 from interplay.runtime import resolve_device
-from interplay.sampling import generate
+from interplay.sampling import generate_iter
 from interplay.task.linear import Lin
 from interplay.task.render import GoldNode
 from interplay.task.verify import score
@@ -114,7 +114,8 @@ def problem_key(uid: str) -> int:
 def run(
     model, tok: Tokenizer, problems: pl.DataFrame, cfg: EvalConfig, device, progress: bool = True
 ) -> pl.DataFrame:
-    """Sample and score; one row per problem."""
+    """Sample and score; one row per problem. Memory holds one group of problems' samples at a time
+    (``sampling.generate_iter``), not every sample of the evaluation."""
     from tqdm import tqdm
 
     stop = [tok.token_to_id(ANSWER_END), EOS]
@@ -130,7 +131,9 @@ def run(
         bar.update(n_samples)
         bar.set_postfix(tok_s=f"{gen_tokens[0] / max(time.perf_counter() - t0, 1e-9):,.0f}")
 
-    outs = generate(
+    recs = problems.rows(named=True)
+    rows: list[dict[str, Any] | None] = [None] * len(recs)
+    samples = generate_iter(
         model,
         prompts,
         cfg.samples,
@@ -144,7 +147,8 @@ def run(
         device=device,
         on_chunk=tick,
     )
-    rows = [problem_row(rec, out, tok) for rec, out in zip(problems.iter_rows(named=True), outs)]
+    for i, out in samples:  # scored as each group finishes: the samples are never all held
+        rows[i] = problem_row(recs[i], out, tok)
     bar.close()
     seconds = time.perf_counter() - t0
     df = pl.DataFrame(rows)

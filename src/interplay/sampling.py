@@ -14,8 +14,9 @@ its batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -256,6 +257,19 @@ def generate(
     model: Qwen2,
     prompts: Sequence[Sequence[int]],
     n: int,
+    **kw: Any,
+) -> list[Samples]:
+    """n samples for each prompt, all held (``generate_iter`` yields them problem by problem)."""
+    out: list[Samples | None] = [None] * len(prompts)
+    for i, s in generate_iter(model, prompts, n, **kw):
+        out[i] = s
+    return out  # type: ignore[return-value]
+
+
+def generate_iter(
+    model: Qwen2,
+    prompts: Sequence[Sequence[int]],
+    n: int,
     *,
     temperature: float = 0.7,
     top_p: float = 1.0,
@@ -267,10 +281,14 @@ def generate(
     device: str | torch.device = "cpu",
     on_chunk: Callable[[int, int], None] | None = None,
     shrink: float = 0.6,
-) -> list[Samples]:
-    """n samples for each prompt. Problems are grouped by prompt length into chunks of about
-    ``batch_rows`` rows; with n > batch_rows a problem's samples are split across chunks. ``shrink``
-    only sets how eagerly finished rows are dropped (0 never): the samples do not depend on it."""
+) -> Iterator[tuple[int, Samples]]:
+    """n samples for each prompt, yielded as ``(prompt index, Samples)`` as soon as a problem's
+    samples are complete, so a caller that scores and drops them holds one group of problems at a
+    time. Problems are grouped by prompt length into chunks of about ``batch_rows`` rows; with n >
+    batch_rows a problem's samples are split across chunks (pieces), run one after the other for
+    the group. Every chunk is a pure function of its problems, their keys and the sample offset, so
+    the samples do not depend on the order the chunks run in; ``shrink`` only sets how eagerly
+    finished rows are dropped (0 never): the samples do not depend on it either."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     keys = list(problem_keys) if problem_keys is not None else list(range(len(prompts)))
@@ -283,12 +301,12 @@ def generate(
     pieces = [(off, min(per, n - off)) for off in range(0, n, per)]
     order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
     group = max(1, batch_rows // per)
-    results: list[list[Samples]] = [[] for _ in prompts]
-    for off, m in pieces:
-        for c in range(0, len(order), group):
-            idx = order[c : c + group]
-            # each problem stops at its own room in the model's positions, not the longest prompt's
-            caps = [max(1, min(max_new_tokens, limit - len(prompts[i]))) for i in idx]
+    for c in range(0, len(order), group):
+        idx = order[c : c + group]
+        # each problem stops at its own room in the model's positions, not the longest prompt's
+        caps = [max(1, min(max_new_tokens, limit - len(prompts[i]))) for i in idx]
+        parts: list[list[Samples]] = [[] for _ in idx]
+        for off, m in pieces:
             chunk = _generate_chunk(
                 model,
                 [list(prompts[i]) for i in idx],
@@ -304,13 +322,12 @@ def generate(
                 device=device,
                 shrink=shrink,
             )
-            for i, s in zip(idx, chunk):
-                results[i].append(s)
+            for j, s in enumerate(chunk):
+                parts[j].append(s)
             if on_chunk is not None:
                 on_chunk(sum(len(s.tokens) for s in chunk), sum(len(t) for s in chunk for t in s.tokens))
-    return [
-        Samples([t for s in rs for t in s.tokens], [b for s in rs for b in s.truncated]) for rs in results
-    ]
+        for i, rs in zip(idx, parts):
+            yield i, Samples([t for s in rs for t in s.tokens], [b for s in rs for b in s.truncated])
 
 
 @torch.no_grad()
