@@ -5,7 +5,9 @@ so its peak resident memory (max RSS) is its own:
 
 1. ``generate``: ``data.build`` (streamed generation and Parquet writing), one worker;
 2. ``tokens``: ``tokens.build`` (the memory-mapped token stream);
-3. ``start``: the pre-training start-up: open the stream, pack the plan, assemble one batch.
+3. ``start``: the pre-training start-up: open the stream, pack the plan, assemble one batch;
+4. ``pool``: the same dataset as an RL prompt pool (``interplay.pool``): index it, draw three steps of
+   1,024 prompts (the paper's step) from it.
 
     python benchmarks/bench_data_memory.py                  # 1M, 10M, 100M tokens
     python benchmarks/bench_data_memory.py --sizes 1e6 1e7  # fewer
@@ -54,6 +56,16 @@ def step(kind: str, work: Path, tokens: int) -> dict:
             T.save(T.train(texts, max_number=task.modulus - 1 if task.modulus else 999), tok_file)
         meta = TK.build(ds, T.load(tok_file), stream_dir)
         out = {"tokens": meta["n_tokens"], "docs": meta["n_docs"]}
+    elif kind == "pool":  # the dataset as an RL prompt pool: index it, draw 3 steps of 1,024 prompts
+        import numpy as np
+
+        from interplay.pool import read_pool
+
+        pool = read_pool(ds, T.load(tok_file), None)
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            drawn = pool.get(rng.integers(0, len(pool), 1024).tolist())
+        out = {"prompts": len(pool), "drawn_tokens": sum(len(d.ids) for d in drawn)}
     else:
         blocks = packing.StreamBlocks.pack(inputs.token_stream(stream_dir, tok_file), 512, "completion")
         import numpy as np
@@ -77,7 +89,7 @@ def main() -> None:
     print(f"{'tokens':>12} {'step':>9} {'peak RSS MB':>12} {'seconds':>9}  throughput per core")
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as work:
-            for kind in ("generate", "tokens", "start"):
+            for kind in ("generate", "tokens", "start", "pool"):
                 cmd = [sys.executable, __file__, "--step", kind, work, str(int(size))]
                 r = subprocess.run(
                     cmd, capture_output=True, text=True, check=True, env={"OMP_NUM_THREADS": "1"}
@@ -87,6 +99,8 @@ def main() -> None:
                     rate = f"{out['problems'] / out['seconds']:,.0f} problems/s"
                 elif kind == "tokens":
                     rate = f"{out['tokens'] / out['seconds']:,.0f} tokens/s"
+                elif kind == "pool":
+                    rate = f"{out['prompts']:,} prompts indexed, 3 x 1,024 drawn"
                 else:
                     rate = f"{out['blocks']:,} blocks planned"
                 print(
