@@ -27,7 +27,7 @@ def _profiles() -> dict[str, dict]:
     base = params.load(ROOT / "params.yaml")
     out = {"default": base}
     for name in ("smoke", "paper"):
-        out[name] = profile.merge(base, yaml.safe_load((ROOT / "profiles" / f"{name}.yaml").read_text()))
+        out[name] = profile.combine(base, yaml.safe_load((ROOT / "profiles" / f"{name}.yaml").read_text()))
     return out
 
 

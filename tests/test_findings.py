@@ -360,14 +360,14 @@ def test_params_name_seed_lists_and_their_counts():
     root = Path(__file__).resolve().parents[1]
     p = yaml.safe_load((root / "params.yaml").read_text())
     evals = p["evaluate"]["runs"]
-    for name in ("rl_edge_s1", "rl_edge_s2", "rl_id_s1"):
+    for name in ("rl_edge_s3", "rl_edge_s4", "rl_id_s3"):
         evals[name] = {"model": "base", "dataset": "eval"}
     f1 = p["findings"]["edge"]
     del f1["edge_set"]
-    f1["rl"] = {"edge": ["rl_edge", "rl_edge_s1", "rl_edge_s2"], "ID": "rl_id", "hard": "rl_hard"}
+    f1["rl"] = {"edge": ["rl_edge", "rl_edge_s3", "rl_edge_s4"], "ID": "rl_id", "hard": "rl_hard"}
     f1.update(edge_label="edge", id_label="ID", hard_label="hard")
     y = root / "dvc.yaml"
-    with pytest.raises(ParamsError, match=r"findings\.edge.*reports/eval/rl_edge_s1\.parquet"):
+    with pytest.raises(ParamsError, match=r"findings\.edge.*reports/eval/rl_edge_s3\.parquet"):
         jobs.figures(p, "edge", y)  # dvc.yaml must declare every seed's evaluation
     f1["rl"]["edge"] = ["rl_edge", "nope"]
     with pytest.raises(ParamsError, match=r"findings\.edge\.rl\.edge\[1\]: 'nope' is not an evaluate run"):

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from interplay import inputs, plots, runs
+from interplay import inputs, plots
 from interplay import verdicts as V
 from interplay.passk import SEED_COL, estimate, hierarchical_ci, matrix, pass_at_k_array, per_problem
+from interplay.runs import seed_names
 
 EVAL_DIR = Path("reports/eval")
 
@@ -29,7 +30,7 @@ EVAL_DIR = Path("reports/eval")
 def load_eval(name: str | Sequence[str]) -> pl.DataFrame:
     """One evaluation, or a run's training seeds (a list of evaluations) as one frame; ``SEED_COL``
     names the evaluation of each row."""
-    names = runs.seed_names(name)
+    names = seed_names(name)
     frames = []
     for n in names:
         path = EVAL_DIR / f"{n}.parquet"
@@ -160,10 +161,7 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
         fig_dir / "edge_passk.png",
     )
     plots.reward_curves(
-        {
-            label: [Path("reports/train") / n for n in runs.seed_names(name)]
-            for label, name in cfg["rl"].items()
-        },
+        {label: [Path("reports/train") / n for n in seed_names(name)] for label, name in cfg["rl"].items()},
         fig_dir / "edge_reward.png",
     )
     rows, metrics = [], {}

@@ -48,6 +48,15 @@ def merge_in_place(base: Any, over: Any) -> Any:
     return copy.deepcopy(over)
 
 
+def combine(base: dict, over: dict) -> dict:
+    """A profile's params: ``over`` merged onto ``base``, then its ``drop:`` patterns removed."""
+    over = dict(over or {})
+    patterns = list(over.pop("drop", None) or [])
+    out = merge(base, over)
+    drop(out, patterns)
+    return out
+
+
 def drop(params: Any, patterns: list[str]) -> list[str]:
     """Remove the keys matching each dotted pattern (``fnmatch`` per level) from nested mappings, in
     place; returns the removed keys' own names. A pattern that matches nothing is an error (a typo
@@ -75,16 +84,26 @@ def drop(params: Any, patterns: list[str]) -> list[str]:
 
 def drop_deps(dvc_yaml: Any, names: set[str]) -> int:
     """Remove from the listed (non-``foreach``) stages of a parsed ``dvc.yaml`` every dependency on
-    an output of a dropped run: a path with a component (or a file stem) among ``names``. Returns
-    how many were removed. ``foreach`` stages need nothing: they expand over the params."""
+    an output of a dropped run, and from its plots every curve drawn from one: a path with a
+    component (or a file stem) among ``names``. Returns how many were removed. ``foreach`` stages
+    need nothing: they expand over the params."""
+
+    def gone(path: Any) -> bool:
+        return any(part in names or Path(part).stem in names for part in Path(str(path)).parts)
+
     n = 0
+    for entry in dvc_yaml.get("plots") or []:
+        props = next(iter(entry.values())) if isinstance(entry, dict) and len(entry) == 1 else None
+        ys = props.get("y") if isinstance(props, dict) else None
+        for f in [f for f in ys or {} if gone(f)] if isinstance(ys, dict) else []:
+            del ys[f]
+            n += 1
     for stage in (dvc_yaml.get("stages") or {}).values():
         deps = stage.get("deps") if isinstance(stage, dict) and "foreach" not in stage else None
         if not deps:
             continue
         for i in reversed(range(len(deps))):
-            parts = Path(str(deps[i])).parts
-            if any(part in names or Path(part).stem in names for part in parts):
+            if gone(deps[i]):
                 del deps[i]
                 n += 1
     return n
@@ -109,10 +128,7 @@ def apply(profile: str, base: Path, out: Path, profiles_dir: Path = Path("profil
     buf = io.StringIO()
     rt.dump(doc, buf)
     params = yaml.safe_load(buf.getvalue())
-    plain = yaml.safe_load(path.read_text()) or {}
-    plain.pop("drop", None)
-    want = merge(yaml.safe_load(base.read_text()), plain)
-    drop(want, patterns)
+    want = combine(yaml.safe_load(base.read_text()), yaml.safe_load(path.read_text()) or {})
     if params != want:  # the round trip must give exactly the merged values
         raise RuntimeError(f"profile '{profile}': round-trip YAML differs from the merged params")
     header = f"# generated: {base.name} + {path} (python -m interplay.profile {profile})\n"
