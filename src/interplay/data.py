@@ -354,7 +354,9 @@ def row(ex: Example, dataset: str, modulus: int | None) -> dict[str, Any]:
     }
 
 
-ROW_GROUP = 50_000  # rows per Parquet row group: fixed, so a file's bytes never depend on chunking
+# rows per Parquet row group: fixed, so a file's bytes never depend on chunking; it also bounds the
+# rows a writer holds (50,000 made peak memory grow with the dataset up to that many rows)
+ROW_GROUP = 8_192
 CHUNK_ROWS = 2_048  # rows a generation worker renders before writing them out (memory, not bytes)
 
 
