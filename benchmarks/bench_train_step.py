@@ -53,17 +53,26 @@ def batch(cfg: M.ModelConfig, rows: int, seq: int, doc_mask: bool) -> dict:
     return out
 
 
-def before_step(net, params, opt, b, lr, cfg, dd, autocast):
-    """The step before the LM head moved to the loss positions (full logits, then the mask)."""
-    for grp in opt.param_groups:
-        grp["lr"] = lr
-    logits = net(b["idx"], b.get("positions"), b.get("mask"))
-    lm = b["loss_mask"]
-    loss = F.cross_entropy(logits.float()[lm], b["targets"][lm], reduction="sum") / lm.sum()
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-    opt.step()
+def full_logits_step(logits_of):
+    """A step that takes the model's logits at every position, then the loss mask (our step before
+    the LM head moved to the loss positions, and HF's): ``logits_of(net, batch)`` gives the logits."""
+
+    def step(net, params, opt, b, lr, cfg, dd, autocast):
+        for grp in opt.param_groups:
+            grp["lr"] = lr
+        logits = logits_of(net, b)
+        lm = b["loss_mask"]
+        loss = F.cross_entropy(logits.float()[lm], b["targets"][lm], reduction="sum") / lm.sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+
+    return step
+
+
+before_step = full_logits_step(lambda net, b: net(b["idx"], b.get("positions"), b.get("mask")))
+hf_step = full_logits_step(lambda net, b: net(input_ids=b["idx"]).logits)
 
 
 def hf_model(cfg: M.ModelConfig, ours: M.Qwen2):
@@ -73,18 +82,6 @@ def hf_model(cfg: M.ModelConfig, ours: M.Qwen2):
     hf = Qwen2ForCausalLM(Qwen2Config(**keep, attn_implementation="sdpa"))
     hf.load_state_dict(M.state_for_save(ours) | {"lm_head.weight": ours.lm_head.weight}, strict=False)
     return hf.train()
-
-
-def hf_step(net, params, opt, b, lr, cfg, dd, autocast):
-    for grp in opt.param_groups:
-        grp["lr"] = lr
-    logits = net(input_ids=b["idx"]).logits
-    lm = b["loss_mask"]
-    loss = F.cross_entropy(logits.float()[lm], b["targets"][lm], reduction="sum") / lm.sum()
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-    opt.step()
 
 
 def main() -> None:
