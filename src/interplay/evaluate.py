@@ -67,6 +67,12 @@ def op_list(spec: str, key: str) -> list[int]:
     return sorted(parse_ops(spec, key))
 
 
+def gold_completion(text: str) -> str:
+    """What the model should write after a training text's ``<solution>`` marker (with its leading
+    space, as the model sees it): the gold trace, answer and closing tags."""
+    return " " + text.split("<solution>", 1)[1]
+
+
 def auto_max_new_tokens(gold_lens: Sequence[int], positions: int) -> int:
     """``max_new_tokens: auto``: AUTO_FACTOR x the longest gold completion, within the model's positions."""
     return min(positions - 1, math.ceil(AUTO_FACTOR * max(gold_lens)))
@@ -197,7 +203,7 @@ def problem_row(rec: Mapping[str, Any], out, tok: Tokenizer) -> dict[str, Any]:
         **{f"err_{k}": v for k, v in errs.items()},
         "mean_len": float(np.mean([len(t) for t in out.tokens])),
         "n_truncated": int(sum(out.truncated)),
-        "gold_len": len(tok.encode(" " + rec["text"].split("<solution>", 1)[1]).ids),
+        "gold_len": len(tok.encode(gold_completion(rec["text"])).ids),
         "completions": shown,
     }
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from tokenizers import Tokenizer
 
-from interplay.evaluate import gold_nodes, problem_key
+from interplay.evaluate import gold_completion, gold_nodes, problem_key
 from interplay.params import need
 
 INDEX_BATCH = 4096  # rows tokenised at a time while indexing
@@ -128,7 +128,7 @@ def index(source: Any, tok: Tokenizer, ops: tuple[int, ...] | None) -> Pool:
         keys += [problem_key(r["uid"]) for r in kept]
         plen += [len(e.ids) for e in tok.encode_batch([r["prompt"] for r in kept])]
         if with_text:  # the completion the model should write: everything after <solution>
-            comp = tok.encode_batch([" " + r["text"].split("<solution>", 1)[1] for r in kept])
+            comp = tok.encode_batch([gold_completion(r["text"]) for r in kept])
             glen += [len(e.ids) for e in comp]
     need(len(rows) > 0, "rl", "no RL prompt left after the op filter")
     return Pool(

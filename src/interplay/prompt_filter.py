@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 from tokenizers import Tokenizer
 
-from interplay.evaluate import AUTO, EvalConfig, auto_max_new_tokens
+from interplay.evaluate import AUTO, EvalConfig, auto_max_new_tokens, gold_completion
 from interplay.params import MAX_THREADS, need, option, parse
 
 KEEPS = ("mixed", "all")
@@ -107,7 +107,7 @@ def scan(path: str | Path, tok: Tokenizer) -> tuple[int, int, int]:
         d = batch.to_pydict()
         rows += len(d["prompt"])
         prompt_tokens += sum(len(e.ids) for e in tok.encode_batch(d["prompt"]))
-        gold = tok.encode_batch([" " + t.split("<solution>", 1)[1] for t in d["text"]])
+        gold = tok.encode_batch([gold_completion(t) for t in d["text"]])
         longest = max([longest, *(len(e.ids) for e in gold)])
     return rows, prompt_tokens, longest
 
