@@ -420,3 +420,43 @@ def test_figure_bands_quote_the_tables_interval(workdir):
         ks, vals, lo, hi = plots.passk_band(df, [4, 5])
         for j, k in enumerate(ks):
             assert (vals[j], lo[j], hi[j]) == F.value(df, [4, 5], k)
+
+
+def test_context_reports_the_seed_models_before_rl(workdir):
+    write("b0", fake_eval({2: 0.5, 3: 0.0, 4: 0.0}))
+    write("b10", fake_eval({2: 0.9, 3: 0.5, 4: 0.3}, seed=6))
+    write("pre0", fake_eval({2: 0.4, 3: 0.0, 4: 0.0}, seed=2))
+    write("pre10", fake_eval({2: 0.8, 3: 0.25, 4: 0.0}, seed=3))
+    cfg = {"rl": {"0%": "b0", "10%": "b10"}, "zero_label": "0%", "seeded_labels": ["10%"]}
+    without = F.context_seed(cfg, [3, 4], Path("figs"))
+    f = F.context_seed({**cfg, "before": {"0%": "pre0", "10%": "pre10"}}, [3, 4], Path("figs"))
+    assert f.verdict == without.verdict and len(f.tables) == len(without.tables) + 1
+    before = f.tables[-1]
+    assert "before RL" in before and "before RL" in f.summary
+    row = next(line for line in before.splitlines() if line.startswith("| 10% |")).split("|")
+    # columns: label, pass@n on ops 3-4 with its interval, then op 2, 3, 4
+    assert row[3].strip() != "0.0" and row[4].strip() != "0.0" and row[5].strip() == "0.0"
+    assert f.metrics["0%/before_rl/pass@n"] == 0.0 and f.metrics["10%/before_rl/pass@n"] > 0.0
+
+
+def test_a_finding_may_set_its_own_ranges_and_seed_models(tmp_path):
+    from interplay import jobs
+    from interplay.params import ParamsError
+
+    root = Path(__file__).resolve().parents[1]
+    p = yaml.safe_load((root / "params.yaml").read_text())
+    y = root / "dvc.yaml"
+    job = jobs.figures(p, "midrl", y)
+    assert job.ranges["hard"] == list(range(9, 11)) and job.ranges["edge"] == [6, 7, 8]
+    assert "ranges" not in job.cfg
+    p["findings"]["midrl"]["ranges"] = {"hard": "8-10"}  # overlaps the edge range 6-8
+    with pytest.raises(ParamsError, match=r"findings\.midrl\.ranges\.hard: op 8 is also in range 'edge'"):
+        jobs.figures(p, "midrl", y)
+    job = jobs.figures(p, "context", y)
+    assert "reports/eval/seed_b1.parquet" in job.reads
+    p["findings"]["context"]["before"] = {"0%": "seed_b0"}
+    with pytest.raises(ParamsError, match=r"findings\.context\.before: expected one evaluation for each"):
+        jobs.figures(p, "context", y)
+    p["findings"]["context"]["before"] = {"0%": "seed_b0", "0.1%": "x", "1%": "seed_b1", "10%": "seed_b10"}
+    with pytest.raises(ParamsError, match=r"findings\.context\.before\.0\.1%: 'x' is not an evaluate run"):
+        jobs.figures(p, "context", y)

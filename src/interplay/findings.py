@@ -259,16 +259,35 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
         cells = [pct(per_problem(df, [op], "n")["v"].mean()) if op in ops_of[label] else "-" for op in shown]
         per_op.append([label, *cells])
     header = ["B share", *[f"op {op}" + ("" if op in ops else " (not in verdict)") for op in shown]]
+    tables = [
+        _rule_table(rule),
+        _table(["B share in pre-training", f"pass@n (ops {min(ops)}-{max(ops)})", "pass@1"], rows),
+        "Context-B strict pass@n per op after RL:\n\n" + _table(header, per_op),
+    ]
+    if cfg.get("before"):
+        # the seed models before RL: is there B competence beyond the seeded op for RL to build on?
+        before = {label: load_eval(name) for label, name in cfg["before"].items()}
+        b_ops = {label: set(df["op"].to_list()) for label, df in before.items()}
+        b_rows = []
+        for label, df in before.items():
+            m = value(df, ops, "n")
+            metrics[f"{label}/before_rl/pass@n"] = m[0]
+            have = b_ops[label]
+            cells = [pct(per_problem(df, [op], "n")["v"].mean()) if op in have else "-" for op in shown]
+            b_rows.append([label, ci(*m), *cells])
+        tables.append(
+            "Context-B strict pass@n of the seed models before RL:\n\n"
+            + _table(["B share", f"ops {min(ops)}-{max(ops)}", *[f"op {op}" for op in shown]], b_rows)
+        )
+        summary += "; before RL, context-B pass@n on the same ops: " + ", ".join(
+            f"{label} {ci(*value(df, ops, 'n'))}" for label, df in before.items()
+        )
     return Finding(
         "context",
         "Finding 2: context transfer needs a pre-training seed",
         V.verdict(rule),
         summary + ". Paper: >= 1% generalises, 0% fails.",
-        [
-            _rule_table(rule),
-            _table(["B share in pre-training", f"pass@n (ops {min(ops)}-{max(ops)})", "pass@1"], rows),
-            "Context-B strict pass@n per op:\n\n" + _table(header, per_op),
-        ],
+        tables,
         ["context_passn.png"],
         metrics,
     )

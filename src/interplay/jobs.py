@@ -32,8 +32,8 @@ CHECK_VOCAB = 4096  # model shape checks before a tokenizer exists; the stage re
 FINDINGS = ("edge", "context", "midrl", "process", "ladder")
 FINDING_KEYS = {  # finding -> (required keys, optional keys) of its findings.<key> entry
     "edge": ({"base", "rl", "edge_label", "id_label", "hard_label"}, {"edge_set"}),
-    "context": ({"rl", "zero_label", "seeded_labels", "ops"}, set()),
-    "midrl": ({"runs", "rl_only_label"}, {"mid_only_label"}),
+    "context": ({"rl", "zero_label", "seeded_labels", "ops"}, {"before"}),
+    "midrl": ({"runs", "rl_only_label"}, {"mid_only_label", "ranges"}),
     "process": ({"runs", "outcome_label", "op_groups"}, set()),
     "ladder": ({"run"}, set()),
 }
@@ -338,6 +338,10 @@ def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -
     params.check_keys(
         cfg, f"findings.{key}", FINDING_KEYS[key][0] | FINDING_KEYS[key][1], FINDING_KEYS[key][0]
     )
+    if "ranges" in cfg:  # a finding's own op ranges replace those of evaluate.ranges by name
+        own = cfg.pop("ranges")
+        params.need(isinstance(own, Mapping) and own, f"findings.{key}.ranges", "expected a mapping")
+        ranges = E.parse_ranges({**params.section(p, "evaluate.ranges"), **own}, f"findings.{key}.ranges")
     if key == "ladder":
         listed = (p.get("ladder") or {}).get("runs") or []
         params.need(cfg["run"] in listed, "findings.ladder.run", f"'{cfg['run']}' is not in ladder.runs")
@@ -368,6 +372,15 @@ def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -
                 _check_seed_counts(f"findings.{key}.edge_set", edge_set)
                 reads += [f"reports/eval/{n}.parquet" for n in runs.seed_names(*edge_set.values())]
             reads += [f"reports/train/{n}/plots/metrics" for n in runs.seed_names(*cfg["rl"].values())]
+        if key == "context" and "before" in cfg:  # the seed models before RL, label by label
+            before = _mapping(cfg, "before", f"findings.{key}.before")
+            params.need(
+                set(before) == set(cfg["rl"]),
+                f"findings.{key}.before",
+                f"expected one evaluation for each of {', '.join(cfg['rl'])}",
+            )
+            _check_evaluations(f"findings.{key}.before", before, evals)
+            reads += [f"reports/eval/{n}.parquet" for n in runs.seed_names(*before.values())]
         if key == "context":
             cfg["ops"] = sorted(E.parse_ranges({"ops": cfg.get("ops")}, f"findings.{key}")["ops"])
         if key == "process":
