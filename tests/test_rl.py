@@ -276,3 +276,19 @@ def test_calibrated_ops():
     )
     assert c.ops == (7, 8, 9)
     assert list(itertools.islice(iter(c.ops), 1)) == [7]
+
+
+def test_indexing_in_small_batches_gives_the_same_pool(pool_setup, tmp_path, monkeypatch):
+    import interplay.pool as P
+
+    d, rows, tok = pool_setup
+    path = tmp_path / "pool.parquet"
+    pl.read_parquet(d / "r.parquet").write_parquet(path, row_group_size=3)
+    whole = read_pool(path, tok, None)
+    monkeypatch.setattr(P, "INDEX_BATCH", 2)  # several batches per pool
+    for ops in (None, (3,)):
+        small = read_pool(path, tok, ops)
+        want = whole if ops is None else make_pool(rows, tok, ops)
+        for a in ("rows", "ops", "keys", "prompt_len", "gold_len"):
+            assert np.array_equal(getattr(small, a), getattr(want, a)), (ops, a)
+            assert getattr(small, a).dtype == getattr(want, a).dtype, (ops, a)

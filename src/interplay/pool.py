@@ -21,7 +21,7 @@ from tokenizers import Tokenizer
 from interplay.evaluate import gold_completion, gold_nodes, problem_key
 from interplay.params import need
 
-INDEX_BATCH = 4096  # rows tokenised at a time while indexing
+INDEX_BATCH = 1024  # rows tokenised at a time while indexing (peak memory: one batch of texts)
 COLUMNS = ("prompt", "gold", "answer", "op", "uid", "modulus", "text")  # "text" optional (gold lengths)
 
 
@@ -114,31 +114,35 @@ class Pool:
 
 def index(source: Any, tok: Tokenizer, ops: tuple[int, ...] | None) -> Pool:
     """One pass over the source in batches: keep each prompt at ``ops`` (all when None) as a few
-    numbers; token ids, gold graphs and answers are not kept."""
+    numbers; token ids, gold graphs and answers are not kept. Lengths come from the tokenizer's
+    ``encode_batch_fast`` (the same ids, without the offsets ``encode_batch`` tracks), and each batch's
+    numbers go straight into arrays: peak memory stays near one batch's texts whatever the pool's size."""
     with_text = "text" in source.columns()
     columns = ["prompt", "op", "uid"] + (["text"] if with_text else [])
-    rows, op_list, keys, plen, glen = [], [], [], [], []
+    parts: dict[str, list[np.ndarray]] = {"rows": [], "ops": [], "keys": [], "plen": [], "glen": []}
     at = 0
     for batch in source.batches(columns, INDEX_BATCH):
         keep = [j for j, r in enumerate(batch) if ops is None or r["op"] in ops]
         kept = [batch[j] for j in keep]
-        rows += [at + j for j in keep]
+        parts["rows"].append(np.asarray(keep, dtype=np.int64) + at)
         at += len(batch)
-        op_list += [r["op"] for r in kept]
-        keys += [problem_key(r["uid"]) for r in kept]
-        plen += [len(e.ids) for e in tok.encode_batch([r["prompt"] for r in kept])]
+        parts["ops"].append(np.asarray([r["op"] for r in kept], dtype=np.int16))
+        parts["keys"].append(np.asarray([problem_key(r["uid"]) for r in kept], dtype=np.int64))
+        enc = tok.encode_batch_fast([r["prompt"] for r in kept])
+        parts["plen"].append(np.asarray([len(e.ids) for e in enc], dtype=np.int32))
         if with_text:  # the completion the model should write: everything after <solution>
-            comp = tok.encode_batch([gold_completion(r["text"]) for r in kept])
-            glen += [len(e.ids) for e in comp]
-    need(len(rows) > 0, "rl", "no RL prompt left after the op filter")
+            comp = tok.encode_batch_fast([gold_completion(r["text"]) for r in kept])
+            parts["glen"].append(np.asarray([len(e.ids) for e in comp], dtype=np.int32))
+    cat = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in parts.items()}
+    need(len(cat["rows"]) > 0, "rl", "no RL prompt left after the op filter")
     return Pool(
         source,
         tok,
-        np.asarray(rows, dtype=np.int64),
-        np.asarray(op_list, dtype=np.int16),
-        np.asarray(keys, dtype=np.int64),
-        np.asarray(plen, dtype=np.int32),
-        np.asarray(glen, dtype=np.int32) if with_text else None,
+        cat["rows"].astype(np.int64),
+        cat["ops"].astype(np.int16),
+        cat["keys"].astype(np.int64),
+        cat["plen"].astype(np.int32),
+        cat["glen"].astype(np.int32) if with_text else None,
     )
 
 
