@@ -11,6 +11,8 @@ so its peak resident memory (max RSS) is its own:
 
     python benchmarks/bench_data_memory.py                  # 1M, 10M, 100M tokens
     python benchmarks/bench_data_memory.py --sizes 1e6 1e7  # fewer
+    python benchmarks/bench_data_memory.py --work /tmp/bdm  # keep the datasets; a later run with the
+                                                            # same --work skips their generation
 
 Peak memory should stay flat across sizes (the data are streamed, only per-document integers grow);
 throughput is per core (one worker, one thread).
@@ -80,6 +82,7 @@ def step(kind: str, work: Path, tokens: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=float, nargs="+", default=[1e6, 1e7, 1e8])
+    ap.add_argument("--work", type=Path, help="keep each size's files in WORK/<tokens>/ and reuse them")
     ap.add_argument("--step", nargs=3, metavar=("KIND", "WORK", "TOKENS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.step:
@@ -88,9 +91,14 @@ def main() -> None:
         return
     print(f"{'tokens':>12} {'step':>9} {'peak RSS MB':>12} {'seconds':>9}  throughput per core")
     for size in args.sizes:
-        with tempfile.TemporaryDirectory() as work:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = args.work / str(int(size)) if args.work else Path(tmp)
+            work.mkdir(parents=True, exist_ok=True)
             for kind in ("generate", "tokens", "start", "pool"):
-                cmd = [sys.executable, __file__, "--step", kind, work, str(int(size))]
+                if kind == "generate" and (work / "pretrain.parquet").exists():
+                    print(f"{int(size):>12,} {kind:>9} {'(kept)':>12} {'':>9}  {work / 'pretrain.parquet'}")
+                    continue
+                cmd = [sys.executable, __file__, "--step", kind, str(work), str(int(size))]
                 r = subprocess.run(
                     cmd, capture_output=True, text=True, check=True, env={"OMP_NUM_THREADS": "1"}
                 )
