@@ -336,8 +336,8 @@ def test_two_lanes_run_a_real_dvc_dag(tmp_path):
 
 
 def test_heartbeat_reports_each_running_stage_and_the_expected_end(tmp_path):
-    """Every heartbeat: one line per running stage with its last progress, time in, time left by its
-    recorded cost, and the plan's critical path."""
+    """Every heartbeat: one line per running stage with its last progress, time in, time left (from
+    its progress, else its recorded cost), and the plan's critical path."""
     plan = {"train": frozenset(), "eval": frozenset({"train"})}
     world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": [], "alone": []}
     cost = {"train": 600.0, "eval": 300.0}.__getitem__
@@ -361,10 +361,12 @@ def test_heartbeat_reports_each_running_stage_and_the_expected_end(tmp_path):
     assert out.ok
     beats = [line for line in logged if "..." in line]
     first = next(line for line in beats if "train:" in line)
-    assert "train 120/480 (25%), tok_s 11,199; 2 min in, about 8 min left" in first
-    # the train stage's rest (8 min) plus the evaluation after it (5 min)
-    assert any("expected end in about 13 min (1 stages waiting)" in line for line in beats)
-    assert any("eval: running;" in line for line in beats)
+    # a quarter done after 2 minutes: 6 more (its recorded cost, 10 min, would say 8)
+    assert "train 120/480 (25%), tok_s 11,199; 2 min in, about 6 min left" in first
+    # the train stage's rest (6 min) plus the evaluation after it (5 min)
+    assert any("expected end in about 11 min (1 stages waiting)" in line for line in beats)
+    # no progress reported: the recorded cost (5 min) minus the time so far
+    assert any("eval: running; 2 min in, about 3 min left" in line for line in beats)
 
 
 def test_last_progress_reads_the_stage_log(tmp_path):

@@ -273,12 +273,19 @@ def heartbeat(
     progress: Callable[[str], str | None],
     now: float,
 ) -> list[str]:
-    """One line per running stage, then the plan's expected end (see ``schedule``)."""
+    """One line per running stage, then the plan's expected end (see ``schedule``). A stage's time
+    left comes from its progress (time so far x undone / done) once it reports some, else from its
+    recorded cost."""
     lines, left_by_stage = [], {}
     for s, (_, began) in sorted(running.items()):
         ran = now - began
-        left_by_stage[s] = max(0.0, cost(s) - ran)
         what = progress(s) or "running"
+        m = _FRACTION.search(what)
+        done, total = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+        if 0 < done <= total and ran > 0:
+            left_by_stage[s] = ran * (total - done) / done
+        else:
+            left_by_stage[s] = max(0.0, cost(s) - ran)
         lines.append(f"{s}: {what}; {ran / 60:.0f} min in, about {left_by_stage[s] / 60:.0f} min left")
     # the longest chain still ahead: a running stage's rest plus what waits below it
     ahead = max(
@@ -290,6 +297,7 @@ def heartbeat(
 
 
 _PROGRESS = re.compile(r"(\d+)/(\d+) \[")
+_FRACTION = re.compile(r"(\d+)/(\d+) \(")  # in last_progress's summary: "done/total (pct%)"
 _RATE = re.compile(r"(tok_s|tokens/s|sample/s|step/s)=?\s*([\d.,]+k?)")
 
 
