@@ -100,13 +100,13 @@ def test_editing_one_rl_run_reruns_only_its_branch(repo):
 def test_editing_one_dataset_reruns_only_it(repo):
     p = repo / "params.yaml"
     params = yaml.safe_load(p.read_text())
-    params["datasets"]["rl_mixed"]["size"]["problems"] = 20
+    params["datasets"]["rl_id"]["size"]["problems"] = 20
     p.write_text(yaml.safe_dump(params, sort_keys=False))
     out = sh("dvc status", repo)
     changed = {
         line.strip().rstrip(":") for line in out.splitlines() if line and not line.startswith(("\t", " "))
     }
-    assert changed == {"generate@rl_mixed"}
+    assert changed == {"generate@rl_id"}
     params["datasets"]["pretrain"]["size"]["tokens"] = 31000
     p.write_text(yaml.safe_dump(params, sort_keys=False))
     sh("dvc repro generate@pretrain", repo)
@@ -114,7 +114,7 @@ def test_editing_one_dataset_reruns_only_it(repo):
     changed = {
         line.strip().rstrip(":") for line in out.splitlines() if line and not line.startswith(("\t", " "))
     }
-    assert "generate@rl_mixed" in changed and "tokenizer" in changed
+    assert "generate@rl_id" in changed and "tokenizer" in changed
     assert not any(c.startswith("generate@eval") for c in changed)
 
 

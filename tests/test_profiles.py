@@ -72,19 +72,43 @@ def test_drop_removes_matching_keys_and_refuses_a_pattern_that_matches_none():
         drop(params, ["rl.runs.*_s9"])
 
 
-def test_smoke_drops_the_extra_seeds_with_their_figure_deps(tmp_path):
+def test_smoke_drops_runs_with_their_figure_deps(tmp_path):
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
     seeded = [n for n in base["rl"]["runs"] if n.endswith(("_s1", "_s2"))]
     assert seeded  # the default declares training seeds; the smoke profile keeps one per run
     p = apply("smoke", ROOT / "params.yaml", tmp_path / "params.yaml", ROOT / "profiles")
     assert not [n for n in p["rl"]["runs"] if n in seeded]
+    sections = [
+        ("datasets",),
+        ("pretrain",),
+        ("midtrain",),
+        ("rl", "runs"),
+        ("filter", "runs"),
+        ("evaluate", "runs"),
+    ]
+
+    def names(params):
+        out = set()
+        for keys in sections:
+            node = params
+            for k in keys:
+                node = node[k]
+            out |= set(node)
+        return out
+
+    dropped = names(base) - names(p)
+    assert set(seeded) <= dropped and "rl_mixed" in dropped and "seed_b10" in dropped
     stages = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]
     full = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+    def gone(dep):
+        return any(part in dropped or Path(part).stem in dropped for part in Path(dep).parts)
+
     for name, stage in full.items():
         if "foreach" in stage:
             assert stages[name] == stage
             continue
-        kept = [d for d in stage.get("deps", []) if not any(s in d for s in seeded)]
+        kept = [d for d in stage.get("deps", []) if not gone(d)]
         assert stages[name].get("deps", []) == kept, name
     assert len(yaml.safe_dump(stages)) < len(yaml.safe_dump(full))
 
