@@ -39,3 +39,19 @@ def test_bootstrap_interval_covers_the_mean():
     lo, hi = bootstrap_ci(v)
     assert lo < v.mean() < hi and hi - lo < 0.2
     assert bootstrap_ci(np.ones(10)) == (1.0, 1.0)
+
+
+def test_an_op_range_with_no_problem_gives_nans_not_an_error():
+    """An evaluation limited to some ops (``evaluate.runs.<name>.ops``) has no rows at the others:
+    pass@1 and pass@n there are NaN (shown as "—"), for one seed and for several."""
+    import polars as pl
+
+    from interplay.passk import SEED_COL, estimate, matrix, per_problem
+
+    df = pl.DataFrame({"id": ["a", "b"], "op": [2, 3], "n": [8, 8], "c_strict": [3, 0]})
+    for k in (1, "n"):
+        assert per_problem(df, [9, 10], k).height == 0
+        assert all(x != x for x in estimate(df, [9, 10], k))
+        two = pl.concat([df.with_columns(pl.lit(s).alias(SEED_COL)) for s in ("s0", "s1")])
+        assert matrix(two, [9], k)[1].shape == (2, 0) and all(x != x for x in estimate(two, [9], k))
+        assert estimate(df, [2, 3], k)[0] == estimate(df, [2, 3, 9], k)[0]  # absent ops change nothing

@@ -112,6 +112,8 @@ def per_problem(
     if "id" not in df.columns:
         df = df.with_row_index("id")
     sub = df.filter(pl.col("op").is_in(list(ops))).sort("id")
+    if sub.height == 0:  # no problem at these ops (an evaluation limited to others): no values
+        return sub.select(*keys).with_columns(pl.Series("v", [], dtype=pl.Float64))
     kk = int(sub["n"].min()) if k == "n" else int(k)
     return sub.select(*keys, pl.Series("v", pass_at_k_array(sub["n"].to_numpy(), sub[col].to_numpy(), kk)))
 
