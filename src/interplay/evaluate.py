@@ -73,6 +73,12 @@ def gold_completion(text: str) -> str:
     return " " + text.split("<solution>", 1)[1]
 
 
+def token_lengths(tok: Tokenizer, texts: Sequence[str]) -> np.ndarray:
+    """Each text's length in tokens (int32), from ``encode_batch_fast``: the same ids as
+    ``encode_batch``, without the per-token offsets and strings it keeps (memory, over large batches)."""
+    return np.asarray([len(e.ids) for e in tok.encode_batch_fast(list(texts))], dtype=np.int32)
+
+
 def auto_max_new_tokens(gold_lens: Sequence[int], positions: int) -> int:
     """``max_new_tokens: auto``: AUTO_FACTOR x the longest gold completion, within the model's positions."""
     return min(positions - 1, math.ceil(AUTO_FACTOR * max(gold_lens)))

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from tokenizers import Tokenizer
 
-from interplay.evaluate import gold_completion, gold_nodes, problem_key
+from interplay.evaluate import gold_completion, gold_nodes, problem_key, token_lengths
 from interplay.params import need
 
 INDEX_BATCH = 1024  # rows tokenised at a time while indexing (peak memory: one batch of texts)
@@ -114,35 +114,28 @@ class Pool:
 
 def index(source: Any, tok: Tokenizer, ops: tuple[int, ...] | None) -> Pool:
     """One pass over the source in batches: keep each prompt at ``ops`` (all when None) as a few
-    numbers; token ids, gold graphs and answers are not kept. Lengths come from the tokenizer's
-    ``encode_batch_fast`` (the same ids, without the offsets ``encode_batch`` tracks), and each batch's
-    numbers go straight into arrays: peak memory stays near one batch's texts whatever the pool's size."""
+    numbers; token ids, gold graphs and answers are not kept. Each batch's numbers go straight into
+    arrays (lengths from ``evaluate.token_lengths``): peak memory stays near one batch's texts whatever
+    the pool's size."""
     with_text = "text" in source.columns()
     columns = ["prompt", "op", "uid"] + (["text"] if with_text else [])
-    parts: dict[str, list[np.ndarray]] = {"rows": [], "ops": [], "keys": [], "plen": [], "glen": []}
+    dtypes = {"rows": np.int64, "ops": np.int16, "keys": np.int64, "plen": np.int32, "glen": np.int32}
+    parts: dict[str, list[np.ndarray]] = {k: [np.zeros(0, dtype=dt)] for k, dt in dtypes.items()}
     at = 0
     for batch in source.batches(columns, INDEX_BATCH):
         keep = [j for j, r in enumerate(batch) if ops is None or r["op"] in ops]
         kept = [batch[j] for j in keep]
-        parts["rows"].append(np.asarray(keep, dtype=np.int64) + at)
+        parts["rows"].append(np.asarray(keep, dtype=dtypes["rows"]) + at)
         at += len(batch)
-        parts["ops"].append(np.asarray([r["op"] for r in kept], dtype=np.int16))
-        parts["keys"].append(np.asarray([problem_key(r["uid"]) for r in kept], dtype=np.int64))
-        enc = tok.encode_batch_fast([r["prompt"] for r in kept])
-        parts["plen"].append(np.asarray([len(e.ids) for e in enc], dtype=np.int32))
+        parts["ops"].append(np.asarray([r["op"] for r in kept], dtype=dtypes["ops"]))
+        parts["keys"].append(np.asarray([problem_key(r["uid"]) for r in kept], dtype=dtypes["keys"]))
+        parts["plen"].append(token_lengths(tok, [r["prompt"] for r in kept]))
         if with_text:  # the completion the model should write: everything after <solution>
-            comp = tok.encode_batch_fast([gold_completion(r["text"]) for r in kept])
-            parts["glen"].append(np.asarray([len(e.ids) for e in comp], dtype=np.int32))
-    cat = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in parts.items()}
+            parts["glen"].append(token_lengths(tok, [gold_completion(r["text"]) for r in kept]))
+    cat = {k: np.concatenate(v) for k, v in parts.items()}
     need(len(cat["rows"]) > 0, "rl", "no RL prompt left after the op filter")
     return Pool(
-        source,
-        tok,
-        cat["rows"].astype(np.int64),
-        cat["ops"].astype(np.int16),
-        cat["keys"].astype(np.int64),
-        cat["plen"].astype(np.int32),
-        cat["glen"].astype(np.int32) if with_text else None,
+        source, tok, cat["rows"], cat["ops"], cat["keys"], cat["plen"], cat["glen"] if with_text else None
     )
 
 

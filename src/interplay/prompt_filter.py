@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 from tokenizers import Tokenizer
 
-from interplay.evaluate import AUTO, EvalConfig, auto_max_new_tokens, gold_completion
+from interplay.evaluate import AUTO, EvalConfig, auto_max_new_tokens, gold_completion, token_lengths
 from interplay.params import MAX_THREADS, need, option, parse
 
 KEEPS = ("mixed", "all")
@@ -106,9 +106,8 @@ def scan(path: str | Path, tok: Tokenizer) -> tuple[int, int, int]:
     for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_ROWS, columns=["prompt", "text"]):
         d = batch.to_pydict()
         rows += len(d["prompt"])
-        prompt_tokens += sum(len(e.ids) for e in tok.encode_batch(d["prompt"]))
-        gold = tok.encode_batch([gold_completion(t) for t in d["text"]])
-        longest = max([longest, *(len(e.ids) for e in gold)])
+        prompt_tokens += int(token_lengths(tok, d["prompt"]).sum())
+        longest = max([longest, *token_lengths(tok, [gold_completion(t) for t in d["text"]]).tolist()])
     return rows, prompt_tokens, longest
 
 
