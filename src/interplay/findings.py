@@ -254,10 +254,12 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
     # the finding's range, e.g. op 2) even when it does not transfer to the finding's ops
     ops_of = {label: set(df["op"].to_list()) for label, df in runs.items()}
     shown = [op for op in sorted(set().union(*ops_of.values())) if op <= max(ops)]
-    per_op = []
-    for label, df in runs.items():
-        cells = [pct(per_problem(df, [op], "n")["v"].mean()) if op in ops_of[label] else "-" for op in shown]
-        per_op.append([label, *cells])
+
+    def per_op_cells(df: pl.DataFrame) -> list[str]:
+        have = set(df["op"].to_list())
+        return [pct(per_problem(df, [op], "n")["v"].mean()) if op in have else "-" for op in shown]
+
+    per_op = [[label, *per_op_cells(df)] for label, df in runs.items()]
     header = ["B share", *[f"op {op}" + ("" if op in ops else " (not in verdict)") for op in shown]]
     tables = [
         _rule_table(rule),
@@ -267,20 +269,15 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
     if cfg.get("before"):
         # the seed models before RL: is there B competence beyond the seeded op for RL to build on?
         before = {label: load_eval(name) for label, name in cfg["before"].items()}
-        b_ops = {label: set(df["op"].to_list()) for label, df in before.items()}
-        b_rows = []
-        for label, df in before.items():
-            m = value(df, ops, "n")
-            metrics[f"{label}/before_rl/pass@n"] = m[0]
-            have = b_ops[label]
-            cells = [pct(per_problem(df, [op], "n")["v"].mean()) if op in have else "-" for op in shown]
-            b_rows.append([label, ci(*m), *cells])
+        b_value = {label: value(df, ops, "n") for label, df in before.items()}
+        metrics.update({f"{label}/before_rl/pass@n": m[0] for label, m in b_value.items()})
+        b_rows = [[label, ci(*b_value[label]), *per_op_cells(df)] for label, df in before.items()]
         tables.append(
             "Context-B strict pass@n of the seed models before RL:\n\n"
             + _table(["B share", f"ops {min(ops)}-{max(ops)}", *[f"op {op}" for op in shown]], b_rows)
         )
         summary += "; before RL, context-B pass@n on the same ops: " + ", ".join(
-            f"{label} {ci(*value(df, ops, 'n'))}" for label, df in before.items()
+            f"{label} {ci(*m)}" for label, m in b_value.items()
         )
     return Finding(
         "context",
