@@ -369,6 +369,21 @@ def test_heartbeat_reports_each_running_stage_and_the_expected_end(tmp_path):
     assert any("eval: running; 2 min in, about 3 min left" in line for line in beats)
 
 
+def test_heartbeat_prefers_the_progress_bars_own_estimate():
+    """A run resumed at 82% shows 84% two minutes later; its bar's estimate (21 min) counts only
+    this run's steps, where done/total over the time so far would say under 1 minute."""
+    lines = lanes.heartbeat(
+        {"train": (object(), 0.0)},
+        {},
+        {"train": 600.0},
+        {"train": 600.0}.__getitem__,
+        lambda s: "train 6171/7324 (84%), tok_s 4,221, 21:00 left",
+        now=120.0,
+    )
+    assert lines[0] == "train: train 6171/7324 (84%), tok_s 4,221, 21:00 left; 2 min in, about 21 min left"
+    assert lines[1] == "expected end in about 21 min (0 stages waiting)"
+
+
 def test_last_progress_reads_the_stage_log(tmp_path):
     log = tmp_path / "s.log"
     assert lanes.last_progress(log) is None  # no log yet
@@ -377,6 +392,9 @@ def test_last_progress_reads_the_stage_log(tmp_path):
         "train:   1%|          | 10/1464 [00:30<1:00:00, 1.31s/step, loss=2.1, tok_s=3,120]"
         "\rtrain:  33%|###       | 485/1464 [14:10<30:36, 1.88s/step, loss=0.281, tok_s=2,203]"
     )
-    assert lanes.last_progress(log) == "train 485/1464 (33%), tok_s 2,203"
+    assert lanes.last_progress(log) == "train 485/1464 (33%), tok_s 2,203, 30:36 left"
+    # just resumed: no estimate yet, and a rate field with no number is not a rate
+    log.write_text("train:  82%|########  | 6000/7324 [00:00<?, ?step/s, loss=0.1]")
+    assert lanes.last_progress(log) == "train 6000/7324 (82%)"
     log.write_text("no bar here\n")
     assert lanes.last_progress(log) is None

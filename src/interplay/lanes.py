@@ -274,15 +274,19 @@ def heartbeat(
     now: float,
 ) -> list[str]:
     """One line per running stage, then the plan's expected end (see ``schedule``). A stage's time
-    left comes from its progress (time so far x undone / done) once it reports some, else from its
-    recorded cost."""
+    left is its progress bar's own estimate when it shows one (right after a resume, that counts
+    only the steps this run has made), else time so far x undone / done, else its recorded cost
+    minus the time so far."""
     lines, left_by_stage = [], {}
     for s, (_, began) in sorted(running.items()):
         ran = now - began
         what = progress(s) or "running"
         m = _FRACTION.search(what)
         done, total = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
-        if 0 < done <= total and ran > 0:
+        eta = _ETA_LEFT.search(what)
+        if eta:
+            left_by_stage[s] = _clock_seconds(eta.group(1))
+        elif 0 < done <= total and ran > 0:
             left_by_stage[s] = ran * (total - done) / done
         else:
             left_by_stage[s] = max(0.0, cost(s) - ran)
@@ -298,11 +302,22 @@ def heartbeat(
 
 _PROGRESS = re.compile(r"(\d+)/(\d+) \[")
 _FRACTION = re.compile(r"(\d+)/(\d+) \(")  # in last_progress's summary: "done/total (pct%)"
-_RATE = re.compile(r"(tok_s|tokens/s|sample/s|step/s)=?\s*([\d.,]+k?)")
+_RATE = re.compile(r"(tok_s|tokens/s|sample/s|step/s)=?\s*(\d[\d.,]*k?)")
+_ETA = re.compile(r"\[[\d:]+<([\d:]+),")  # tqdm's "[elapsed<remaining, ..."
+_ETA_LEFT = re.compile(r"([\d:]+) left$")  # in last_progress's summary
+
+
+def _clock_seconds(clock: str) -> float:
+    """``"1:02:03"`` or ``"02:03"`` -> seconds."""
+    out = 0.0
+    for part in clock.split(":"):
+        out = out * 60 + int(part)
+    return out
 
 
 def last_progress(log_file: Path) -> str | None:
-    """The last progress-bar state written to a stage's log: ``done/total (pct)`` and a rate."""
+    """The last progress-bar state written to a stage's log: ``done/total (pct)``, a rate, and the
+    bar's own estimate of the time left (``mm:ss left``) once it has one."""
     try:
         with open(log_file, "rb") as fh:
             fh.seek(0, os.SEEK_END)
@@ -317,6 +332,8 @@ def last_progress(log_file: Path) -> str | None:
             rate = _RATE.search(frag)
             label = frag[: m.start()].split(":")[0].strip() or "progress"
             extra = f", {rate.group(1)} {rate.group(2)}" if rate else ""
+            eta = _ETA.search(frag)
+            extra += f", {eta.group(1)} left" if eta else ""
             return f"{label} {done}/{total} ({100 * done / max(total, 1):.0f}%){extra}"
     return None
 
