@@ -78,9 +78,9 @@ def test_mismatched_checkpoint_is_named(tmp_path):
         M.load(tmp_path / "nothing")
 
 
-def test_packed_documents_equal_separate_sequences():
-    """A block-diagonal mask with restarted positions gives each document its own logits."""
-    m = make()
+def _check_packed_pair(m):
+    """Two documents packed in one row (block-diagonal mask, restarted positions) get the logits
+    each gets alone; returns the first document."""
     a = torch.randint(0, 300, (1, 7))
     b = torch.randint(0, 300, (1, 5))
     packed = torch.cat([a, b], dim=1)
@@ -91,6 +91,12 @@ def test_packed_documents_equal_separate_sequences():
         out = m(packed, pos, mask)
         assert torch.allclose(out[:, :7], m(a), atol=1e-5)
         assert torch.allclose(out[:, 7:], m(b), atol=1e-5)
+    return a
+
+
+def test_packed_documents_equal_separate_sequences():
+    """A block-diagonal mask with restarted positions gives each document its own logits."""
+    _check_packed_pair(make())
 
 
 def _canon(cfg=CFG, seed=0, scale=0.5):
@@ -120,16 +126,8 @@ def test_canon_starts_as_the_identity_and_counts_its_parameters():
 
 def test_canon_is_causal_and_stays_inside_packed_documents():
     m = _canon()
-    a = torch.randint(0, 300, (1, 7))
-    b = torch.randint(0, 300, (1, 5))
-    packed = torch.cat([a, b], dim=1)
-    pos = torch.cat([torch.arange(7), torch.arange(5)]).unsqueeze(0)
-    doc = torch.tensor([0] * 7 + [1] * 5)
-    mask = ((doc[:, None] == doc[None, :]) & torch.ones(12, 12, dtype=torch.bool).tril())[None, None]
+    a = _check_packed_pair(m)
     with torch.no_grad():
-        out = m(packed, pos, mask)
-        assert torch.allclose(out[:, :7], m(a), atol=1e-5)
-        assert torch.allclose(out[:, 7:], m(b), atol=1e-5)
         # causal: a later token never changes an earlier logit
         longer = torch.cat([a, torch.randint(0, 300, (1, 4))], dim=1)
         assert torch.allclose(m(longer)[:, :7], m(a), atol=1e-5)

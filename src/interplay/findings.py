@@ -140,6 +140,21 @@ def _with_n(
     return relabel, {s: {label(c): v for c, v in e.items()} for s, e in errs.items()}
 
 
+def _holm_verdict(
+    runs: Mapping[str, pl.DataFrame], paired: Mapping[str, np.ndarray], n_prob: int, paper: str
+) -> tuple[str, list[V.Diff], str]:
+    """Findings 3 and 4: some arm beats the reference, Holm-corrected over the arms compared
+    (``paired``: comparison name -> paired per-seed, per-problem values). Verdict, the rule's
+    differences, and the summary line naming the problems and seeds it rests on."""
+    verdict, rule = V.holm_any(
+        list(paired.values()), list(paired), lambda v, level: hierarchical_ci(v, level=level)
+    )
+    summary = "; ".join(f"{d.name}: {ci(d.mean, d.lo, d.hi)}" for d in rule) + (
+        f" (points; {n_prob} problems; {seeds_note(runs)}; Holm-corrected intervals). {paper}"
+    )
+    return verdict, rule, summary
+
+
 def _rule_table(rule: Sequence[V.Diff]) -> str:
     """The differences a verdict rests on, each with the paper's direction and whether it holds."""
     sign = {1: "> 0", -1: "< 0", 0: "not above 0"}
@@ -316,17 +331,18 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
     # the rule (interplay.verdicts): some mixed split (not mid-training alone) beats RL alone on
     # OOD-hard pass@n, Holm-corrected for the number of splits compared
     mixed = [lab for lab in diffs if lab != cfg.get("mid_only_label")]
-    verdict, rule = V.holm_any(
-        [_paired_values(runs[lab], runs[rl_only], ranges["hard"], "n") for lab in mixed],
-        [f"{lab} - {rl_only}, OOD-hard pass@n" for lab in mixed],
-        lambda v, level: hierarchical_ci(v, level=level),
+    verdict, rule, summary = _holm_verdict(
+        runs,
+        {
+            f"{lab} - {rl_only}, OOD-hard pass@n": _paired_values(
+                runs[lab], runs[rl_only], ranges["hard"], "n"
+            )
+            for lab in mixed
+        },
+        n_problems(runs[rl_only], ranges["hard"]),
+        "Paper: a mixed split wins on OOD-hard.",
     )
     rows = [[lab, *[pct(table[lab][c]) for c in table[lab]]] for lab in runs]
-    n_prob = n_problems(runs[rl_only], ranges["hard"])
-    summary = "; ".join(f"{d.name}: {ci(d.mean, d.lo, d.hi)}" for d in rule) + (
-        f" (points; {n_prob} problems; {seeds_note(runs)}; Holm-corrected). Paper: a mixed "
-        "split wins on OOD-hard."
-    )
     return Finding(
         "midrl",
         "Finding 3: mid-training + RL vs RL alone at equal compute",
@@ -388,18 +404,14 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
     # the rule (interplay.verdicts), fixed before the competent-base rerun: some process-aware reward
     # beats outcome-only on pass@1, Holm-corrected for the number of rewards compared
     others = [lab for lab in runs if lab != outcome]
-    per = {lab: _paired_values(runs[lab], runs[outcome], groups[first], 1) for lab in others}
-    verdict, rule = V.holm_any(
-        [per[lab] for lab in others],
-        [f"{lab} - {outcome}, pass@1 {first}" for lab in others],
-        lambda v, level: hierarchical_ci(v, level=level),
+    per = {
+        f"{lab} - {outcome}, pass@1 {first}": _paired_values(runs[lab], runs[outcome], groups[first], 1)
+        for lab in others
+    }
+    verdict, rule, summary = _holm_verdict(
+        runs, per, next(iter(per.values())).shape[-1] if per else 0, "Paper: +4-5 points pass@1."
     )
     rows = [[lab, *[pct(v) for v in table[lab].values()]] for lab in runs]
-    n_prob = next(iter(per.values())).shape[-1] if per else 0
-    summary = "; ".join(f"{d.name}: {ci(d.mean, d.lo, d.hi)}" for d in rule) + (
-        f" (points; {n_prob} problems; {seeds_note(runs)}; Holm-corrected intervals). Paper: "
-        "+4-5 points pass@1."
-    )
     return Finding(
         "process",
         "Finding 4: process-verified rewards vs outcome-only",
