@@ -205,6 +205,24 @@ def test_process_and_midrl_and_context(workdir):
     assert f.metrics["beta 0.5/hard @n - rl_only"] > 0.2 and f.metrics["mid only/edge @1 - rl_only"] > 0.1
     assert abs(f.metrics["beta 0.5/edge @1 - rl_only"]) < 0.1
     assert "| mid only |" in f.tables[2] and "| RL only |" not in f.tables[2]
+    # OOD-hard from the pilot ("beta 0.5"): its pass@n is about 1.0 at op 6 and 7 -> op 6-7; with a
+    # threshold above every op's value -> op 6 alone, and the verdict reads op 6 only
+    from interplay.verdicts import PilotRule
+
+    cfg = {
+        "runs": {"mid only": "midonly", "RL only": "rlonly", "beta 0.5": "mixed"},
+        "rl_only_label": "RL only",
+        "mid_only_label": "mid only",
+    }
+    f = F.mid_vs_rl({**cfg, "hard_from_pilot": PilotRule("beta 0.5", 6, 16, 0.5)}, RANGES, Path("figs"))
+    assert f.metrics["ood_hard/first_op"] == 6 and f.metrics["ood_hard/last_op"] == 7
+    assert f.summary.startswith("OOD-hard = op 6-7 by the pilot rule") and "| 7 |" in f.tables[0]
+    g = F.mid_vs_rl(
+        {**cfg, "hard_from_pilot": PilotRule("beta 0.5", 6, 1, 0.99)}, {**RANGES, "hard": [6]}, Path("figs")
+    )
+    h = F.mid_vs_rl({**cfg, "hard_from_pilot": PilotRule("beta 0.5", 6, 1, 0.99)}, RANGES, Path("figs"))
+    assert h.metrics["ood_hard/last_op"] == 6 and "| 7 | " in h.tables[0] and "| no |" in h.tables[0]
+    assert h.metrics["beta 0.5/hard @n - rl_only"] == g.metrics["beta 0.5/hard @n - rl_only"]
 
 
 def test_missing_evaluation_is_named(workdir):
@@ -446,6 +464,22 @@ def test_a_finding_may_set_its_own_ranges_and_seed_models(tmp_path):
     root = Path(__file__).resolve().parents[1]
     p = yaml.safe_load((root / "params.yaml").read_text())
     y = root / "dvc.yaml"
+    job = jobs.figures(p, "midrl", y)  # OOD-hard from the pilot: decided by the finding itself
+    assert job.cfg["hard_from_pilot"].first_op == 9 and job.cfg["hard_from_pilot"].k == 128
+    p["findings"]["midrl"]["ranges"] = {"hard": "9-10"}
+    with pytest.raises(ParamsError, match=r"findings\.midrl\.ranges\.hard: OOD-hard is set by findings"):
+        jobs.figures(p, "midrl", y)
+    rule = p["findings"]["midrl"].pop("hard_from_pilot")
+    del p["findings"]["midrl"]["ranges"]
+    for bad, where in (({"label": "nope"}, "label"), ({"min_pass": 1.5}, "min_pass"), ({"k": 0}, "k")):
+        p["findings"]["midrl"]["hard_from_pilot"] = {**rule, **bad}
+        with pytest.raises(ParamsError, match=rf"findings\.midrl\.hard_from_pilot\.{where}"):
+            jobs.figures(p, "midrl", y)
+    p["findings"]["midrl"]["hard_from_pilot"] = rule
+    job = jobs.figures(p, "midrl", y)
+    assert job.ranges["hard"] == list(range(9, 15))  # evaluate.ranges' until the finding applies the rule
+    del p["findings"]["midrl"]["hard_from_pilot"]
+    p["findings"]["midrl"]["ranges"] = {"hard": "9-10"}
     job = jobs.figures(p, "midrl", y)
     assert job.ranges["hard"] == list(range(9, 11)) and job.ranges["edge"] == [6, 7, 8]
     assert "ranges" not in job.cfg

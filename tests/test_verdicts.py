@@ -73,3 +73,11 @@ def test_one_seed_gives_the_problem_bootstrap():
     v = np.random.default_rng(1).random(50)
     assert hierarchical_ci(v[None, :]) == bootstrap_ci(v)
     assert hierarchical_ci(v) == bootstrap_ci(v)
+
+
+def test_ood_hard_from_the_pilot():
+    """op first..h, h the last op reaching the threshold (gaps included), first alone if none."""
+    assert V.ops_from_pilot({8: 0.9, 9: 0.4, 10: 0.12, 11: 0.05, 12: 0.1}, 9, 0.10) == [9, 10, 11, 12]
+    assert V.ops_from_pilot({8: 0.9, 9: 0.4, 10: 0.09}, 9, 0.10) == [9]
+    assert V.ops_from_pilot({9: 0.0, 10: 0.0}, 9, 0.10) == [9]  # none: op 9 alone
+    assert V.ops_from_pilot({7: 0.5, 9: 0.2, 10: 0.3}, 9, 0.25) == [9, 10]  # ops below first ignored

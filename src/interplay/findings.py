@@ -308,6 +308,26 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
 def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: Path) -> Finding:
     """Finding 3: at equal compute, mid-training + RL beats RL alone (on OOD-hard)."""
     runs = {label: load_eval(name) for label, name in cfg["runs"].items()}
+    pilot_note, pilot_table, pilot_metrics = "", [], {}
+    if rule := cfg.get("hard_from_pilot"):  # OOD-hard by the pilot rule (interplay.verdicts)
+        pilot = runs[rule.label]
+        evaluated = sorted(o for o in pilot["op"].unique().to_list() if o >= rule.first_op)
+        by_op = {op: value(pilot, [op], rule.k) for op in evaluated}
+        hard = V.ops_from_pilot({op: m[0] for op, m in by_op.items()}, rule.first_op, rule.min_pass)
+        ranges = {**ranges, "hard": hard}
+        pilot_note = (
+            f"OOD-hard = op {hard[0]}-{hard[-1]} by the pilot rule: the last op from {rule.first_op} where "
+            f"{rule.label} reaches strict pass@{rule.k} >= {pct(rule.min_pass)}%. "
+        )
+        pilot_table = [
+            f"OOD-hard by the pilot rule ({rule.label}, strict pass@{rule.k}, threshold "
+            f"{pct(rule.min_pass)}%):\n\n"
+            + _table(
+                ["op", f"pass@{rule.k}", "in OOD-hard"],
+                [[str(op), ci(*m), "yes" if op in hard else "no"] for op, m in by_op.items()],
+            )
+        ]
+        pilot_metrics = {"ood_hard/first_op": hard[0], "ood_hard/last_op": hard[-1]}
     table, errs = {}, {}
     for label, df in runs.items():
         table[label], errs[label] = {}, {}
@@ -347,14 +367,16 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
         "midrl",
         "Finding 3: mid-training + RL vs RL alone at equal compute",
         verdict,
-        summary,
+        pilot_note + summary,
         [
+            *pilot_table,
             _rule_table(rule),
             _table(["split", *next(iter(table.values()))], rows),
             _diff_table("split", rl_only, diffs),
         ],
         ["midrl_bars.png"],
         {
+            **pilot_metrics,
             **{f"{lab}/{c}": v for lab, t in table.items() for c, v in t.items()},
             **{f"{lab}/{c} - rl_only": d[0] for lab, ds in diffs.items() for c, d in ds.items()},
         },

@@ -25,6 +25,7 @@ from interplay import model as M
 from interplay import prompt_filter as PF
 from interplay import rl as R
 from interplay import train as T
+from interplay import verdicts as V
 from interplay.compute import budget_from_params
 from interplay.task.spec import TaskSpec, task_spec_from_params
 
@@ -33,7 +34,7 @@ FINDINGS = ("edge", "context", "midrl", "process", "ladder")
 FINDING_KEYS = {  # finding -> (required keys, optional keys) of its findings.<key> entry
     "edge": ({"base", "rl", "edge_label", "id_label", "hard_label"}, {"edge_set"}),
     "context": ({"rl", "zero_label", "seeded_labels", "ops"}, {"before"}),
-    "midrl": ({"runs", "rl_only_label"}, {"mid_only_label", "ranges"}),
+    "midrl": ({"runs", "rl_only_label"}, {"mid_only_label", "ranges", "hard_from_pilot"}),
     "process": ({"runs", "outcome_label", "op_groups"}, set()),
     "ladder": ({"run"}, set()),
 }
@@ -381,6 +382,18 @@ def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -
             )
             _check_evaluations(f"findings.{key}.before", before, evals)
             reads += [f"reports/eval/{n}.parquet" for n in runs.seed_names(*before.values())]
+        if key == "midrl" and "hard_from_pilot" in cfg:  # OOD-hard from the pilot, not fixed
+            where = "findings.midrl.hard_from_pilot"
+            cfg["hard_from_pilot"] = rule = params.parse(V.PilotRule, cfg["hard_from_pilot"], where)
+            params.need(
+                rule.label in cfg["runs"], f"{where}.label", f"'{rule.label}' is not in findings.midrl.runs"
+            )
+            own = params.section(p, "findings.midrl").get("ranges") or {}
+            params.need(
+                "hard" not in own,
+                "findings.midrl.ranges.hard",
+                f"OOD-hard is set by {where}: one or the other",
+            )
         if key == "context":
             cfg["ops"] = sorted(E.parse_ranges({"ops": cfg.get("ops")}, f"findings.{key}")["ops"])
         if key == "process":

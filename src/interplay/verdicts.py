@@ -16,11 +16,12 @@ outcome-only), the intervals are Holm-corrected for the number of comparisons fi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from interplay.params import option
 from interplay.passk import REPS, SEED
 
 REPRODUCED, DIRECTION_ONLY, NOT_REPRODUCED = "reproduced", "direction only", "not reproduced"
@@ -106,3 +107,23 @@ def _p_value(d: np.ndarray, direction: int, reps: int = REPS, seed: int = SEED) 
     means = v[rng.integers(0, v.size, size=(reps, v.size))].mean(axis=1)
     wrong = (means <= 0) if direction > 0 else (means >= 0)
     return float(wrong.mean())
+
+
+@dataclass(frozen=True)
+class PilotRule:
+    """``findings.midrl.hard_from_pilot``: finding 3's OOD-hard taken from its pilot split."""
+
+    label: str = option(doc="the pilot split's label in findings.midrl.runs")
+    first_op: int = option(lo=2, doc="OOD-hard starts here (the first op beyond mid-training and RL)")
+    k: int = option(lo=1, doc="the pilot's strict pass@k that decides how far OOD-hard reaches")
+    min_pass: float = option(
+        lo=0.0, hi=1.0, doc="an op belongs to OOD-hard up to the last one with this pass@k"
+    )
+
+
+def ops_from_pilot(pass_by_op: Mapping[int, float], first_op: int, min_pass: float) -> list[int]:
+    """Finding 3's OOD-hard rule, fixed before its splits ran: op ``first_op``..h, with h the largest
+    evaluated op (at or above ``first_op``) at which the pilot split's pass@k reaches ``min_pass``;
+    ``first_op`` alone when no op does. ``pass_by_op``: op -> the pilot's mean pass@k there."""
+    reached = [op for op, v in pass_by_op.items() if op >= first_op and v >= min_pass]
+    return list(range(first_op, max(reached, default=first_op) + 1))
