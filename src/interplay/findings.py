@@ -127,6 +127,19 @@ def _diff_table(first: str, ref: str, diffs: Mapping[str, Mapping[str, tuple[flo
     return _table(header, [[lab, *[ci(*d) for d in ds.values()]] for lab, ds in diffs.items()])
 
 
+def _pass_table(runs: Mapping[str, pl.DataFrame], groups: Mapping[str, Sequence[int]]) -> tuple[dict, dict]:
+    """Run -> "<group> @1" / "<group> @n" -> strict pass@k, and the same keys -> its interval."""
+    table: dict = {label: {} for label in runs}
+    errs: dict = {label: {} for label in runs}
+    for label, df in runs.items():
+        for g, ops in groups.items():
+            for k in (1, "n"):
+                m, lo, hi = value(df, ops, k)
+                table[label][f"{g} @{k}"] = m
+                errs[label][f"{g} @{k}"] = (lo, hi)
+    return table, errs
+
+
 def _with_n(
     table: Mapping[str, Mapping[str, float]], errs: Mapping, runs: Mapping[str, pl.DataFrame]
 ) -> tuple:
@@ -328,14 +341,7 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
             )
         ]
         pilot_metrics = {"ood_hard/first_op": hard[0], "ood_hard/last_op": hard[-1]}
-    table, errs = {}, {}
-    for label, df in runs.items():
-        table[label], errs[label] = {}, {}
-        for rname in ("edge", "hard"):
-            for k in (1, "n"):
-                m, lo, hi = value(df, ranges[rname], k)
-                table[label][f"{rname} @{k}"] = m
-                errs[label][f"{rname} @{k}"] = (lo, hi)
+    table, errs = _pass_table(runs, {r: ranges[r] for r in ("edge", "hard")})
     bars, bar_errs = _with_n(table, errs, runs)
     plots.grouped_bars(
         bars,
@@ -387,14 +393,7 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
     """Finding 4: process-verified rewards raise pass@1 over outcome-only rewards."""
     runs = {label: load_eval(name) for label, name in cfg["runs"].items()}
     groups = {"op " + f"{min(o)}-{max(o)}": o for o in cfg["op_groups"]}
-    table, errs = {}, {}
-    for label, df in runs.items():
-        table[label], errs[label] = {}, {}
-        for g, ops in groups.items():
-            for k in (1, "n"):
-                m, lo, hi = value(df, ops, k)
-                table[label][f"{g} @{k}"] = m
-                errs[label][f"{g} @{k}"] = (lo, hi)
+    table, errs = _pass_table(runs, groups)
     bars, bar_errs = _with_n(table, errs, runs)
     plots.grouped_bars(
         bars,

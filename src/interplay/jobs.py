@@ -361,27 +361,11 @@ def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -
         reads = [f"reports/eval/{n}.parquet" for n in runs.seed_names(*named.values())]
         _check_finding(cfg, key, named)
         if key == "edge":
-            if cfg.get("edge_set"):
-                want = {"base", *cfg["rl"]}
-                edge_set = cfg["edge_set"]
-                params.need(
-                    isinstance(edge_set, Mapping) and set(edge_set) == want,
-                    f"findings.{key}.edge_set",
-                    f"expected one evaluation for each of {', '.join(sorted(want))}",
-                )
-                _check_evaluations(f"findings.{key}.edge_set", edge_set, evals)
-                _check_seed_counts(f"findings.{key}.edge_set", edge_set)
-                reads += [f"reports/eval/{n}.parquet" for n in runs.seed_names(*edge_set.values())]
+            if cfg.get("edge_set"):  # the OOD-edge evaluations, run by run
+                reads += _per_label(cfg, key, "edge_set", ["base", *cfg["rl"]], evals)
             reads += [f"reports/train/{n}/plots/metrics" for n in runs.seed_names(*cfg["rl"].values())]
         if key == "context" and "before" in cfg:  # the seed models before RL, label by label
-            before = _mapping(cfg, "before", f"findings.{key}.before")
-            params.need(
-                set(before) == set(cfg["rl"]),
-                f"findings.{key}.before",
-                f"expected one evaluation for each of {', '.join(cfg['rl'])}",
-            )
-            _check_evaluations(f"findings.{key}.before", before, evals)
-            reads += [f"reports/eval/{n}.parquet" for n in runs.seed_names(*before.values())]
+            reads += _per_label(cfg, key, "before", list(cfg["rl"]), evals)
         if key == "midrl" and "hard_from_pilot" in cfg:  # OOD-hard from the pilot, not fixed
             where = "findings.midrl.hard_from_pilot"
             cfg["hard_from_pilot"] = rule = params.parse(V.PilotRule, cfg["hard_from_pilot"], where)
@@ -574,6 +558,19 @@ def _check_evaluations(where: str, named: Mapping[str, Any], evals: set[str]) ->
         else:
             ok = isinstance(name, str) and name in evals
             params.need(ok, f"{where}.{label}", f"'{name}' is not an evaluate run")
+
+
+def _per_label(cfg: Mapping[str, Any], key: str, name: str, labels: list[str], evals: set[str]) -> list[str]:
+    """``findings.<key>.<name>``: one evaluation (or a seed list) for each of ``labels``, each a
+    declared evaluate run, seed counts matched; the files it makes the finding read."""
+    where = f"findings.{key}.{name}"
+    given = _mapping(cfg, name, where)
+    params.need(
+        set(given) == set(labels), where, f"expected one evaluation for each of {', '.join(sorted(labels))}"
+    )
+    _check_evaluations(where, given, evals)
+    _check_seed_counts(where, given)
+    return [f"reports/eval/{n}.parquet" for n in runs.seed_names(*given.values())]
 
 
 def _check_seed_counts(where: str, named: Mapping[str, Any]) -> None:
