@@ -382,6 +382,19 @@ def test_heartbeat_prefers_the_progress_bars_own_estimate():
     )
     assert lines[0] == "train: train 6171/7324 (84%), tok_s 4,221, 21:00 left; 2 min in, about 21 min left"
     assert lines[1] == "expected end in about 21 min (0 stages waiting)"
+    # many independent stages waiting: the work shared over 2 lanes (21 + 10 x 10 min) / 2, not
+    # the longest chain (21 min)
+    waiting = {f"e{i}": frozenset() for i in range(10)}
+    lines = lanes.heartbeat(
+        {"train": (object(), 0.0)},
+        waiting,
+        {"train": 600.0, **dict.fromkeys(waiting, 600.0)},
+        lambda s: 600.0,
+        lambda s: "train 6171/7324 (84%), tok_s 4,221, 21:00 left" if s == "train" else None,
+        now=120.0,
+        lanes=2,
+    )
+    assert lines[-1] == "expected end in about 60 min (10 stages waiting)"
 
 
 def test_last_progress_reads_the_stage_log(tmp_path):

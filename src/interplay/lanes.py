@@ -220,7 +220,7 @@ def schedule(
         while waiting or running:
             if running and clock() - last_beat >= heartbeat_s:
                 last_beat = clock()
-                for line in heartbeat(running, waiting, prio, cost, progress, clock()):
+                for line in heartbeat(running, waiting, prio, cost, progress, clock(), lanes):
                     log(f"[{clock() - t0:7.0f}s] ...    {line}")
             for s, (job, began) in list(running.items()):
                 rc = job.poll()
@@ -272,11 +272,13 @@ def heartbeat(
     cost: Callable[[str], float],
     progress: Callable[[str], str | None],
     now: float,
+    lanes: int = 1,
 ) -> list[str]:
     """One line per running stage, then the plan's expected end (see ``schedule``). A stage's time
     left is its progress bar's own estimate when it shows one (right after a resume, that counts
     only the steps this run has made), else time so far x undone / done, else its recorded cost
-    minus the time so far."""
+    minus the time so far. The end is the later of the longest chain still ahead and all the work
+    left shared over the lanes."""
     lines, left_by_stage = [], {}
     for s, (_, began) in sorted(running.items()):
         ran = now - began
@@ -296,6 +298,8 @@ def heartbeat(
         [left_by_stage[s] + prio[s] - cost(s) for s in left_by_stage] + [prio[s] for s in waiting],
         default=0.0,
     )
+    work = sum(left_by_stage.values()) + sum(cost(s) for s in waiting)
+    ahead = max(ahead, work / max(lanes, 1))
     lines.append(f"expected end in about {ahead / 60:.0f} min ({len(waiting)} stages waiting)")
     return lines
 
