@@ -2,6 +2,7 @@
 
 import runpy
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -71,6 +72,7 @@ def test_stage_keeps_the_prompts_solved_sometimes(scratch, monkeypatch):
     by_prompt = {tuple(p): i for i, p in enumerate(e.ids for e in tok.encode_batch(pool["prompt"].to_list()))}
 
     def fake_generate(model, prompts, n, **kw):
+        time.sleep(0.2)  # the report's sampling seconds count it
         out = []
         for p in prompts:
             i = by_prompt[tuple(p)]
@@ -78,6 +80,7 @@ def test_stage_keeps_the_prompts_solved_sometimes(scratch, monkeypatch):
         return out
 
     kept, report = _run_stage(d, _params(), monkeypatch, fake_generate)
+    assert report["seconds"] >= 0.2
     want = [i for i in range(pool.height) if 0 < solved[i] < K]
     assert kept["uid"].to_list() == [pool["uid"][i] for i in want]  # the mixed prompts, in pool order
     assert kept["filter_correct"].to_list() == [solved[i] for i in want]

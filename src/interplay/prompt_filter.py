@@ -140,6 +140,7 @@ def run(
             scored = run_sharded(model, tok, chunk, ecfg, device, dd)
             if not dd.main:
                 continue
+            seconds += float(scored["eval_seconds"].max())  # the chunk's sampling time
             kept = apply(chunk, scored, cfg)
             table = kept.to_arrow()
             writer = writer or RowGroupWriter(out, table.schema)
