@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from interplay.io import atomic_path
+from interplay.io import atomic_path, parquet_batches
 from interplay.params import as_choice, as_float, as_int, check_keys, need, weights
 from interplay.task.generate import Example, stream
 from interplay.task.lexicon import CONTEXTS
@@ -517,7 +517,7 @@ def build(
         with atomic_path(path) as tmp:
             w = RowGroupWriter(tmp, schema)
             for job in jobs:
-                for batch in pq.ParquetFile(job[-1]).iter_batches(batch_size=CHUNK_ROWS):
+                for batch in parquet_batches(job[-1], CHUNK_ROWS):
                     w.add(pa.Table.from_batches([batch]).cast(schema))
             w.close()
     return total.as_dict()

@@ -38,3 +38,18 @@ def write_json(path: str | Path, data: Any) -> None:
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def parquet_file(path: str | Path):
+    """A Parquet file opened for streaming reads: ``pre_buffer=False``, so reading row group after row
+    group keeps memory flat. pyarrow's default (``pre_buffer=True``) caches the byte ranges it has
+    read: over the 86 row groups of a 100M-token dataset that grew a reader of only the text column
+    from 91 to 202 MB, against a flat 140 MB without it (``docs/log.md``)."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path, pre_buffer=False)
+
+
+def parquet_batches(path: str | Path, batch_size: int, columns: list[str] | None = None):
+    """Record batches of ``path`` in file order, ``batch_size`` rows each (see ``parquet_file``)."""
+    return parquet_file(path).iter_batches(batch_size=batch_size, columns=columns)

@@ -19,6 +19,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from interplay.evaluate import gold_completion, gold_nodes, problem_key, token_lengths
+from interplay.io import parquet_file
 from interplay.params import need
 
 INDEX_BATCH = 1024  # rows tokenised at a time while indexing (peak memory: one batch of texts)
@@ -57,10 +58,8 @@ class ParquetRows:
     groups that hold the requested rows, one at a time, and only the columns asked for."""
 
     def __init__(self, path: str | Path) -> None:
-        import pyarrow.parquet as pq
-
         self.path = Path(path)
-        self.file = pq.ParquetFile(self.path)
+        self.file = parquet_file(self.path)
         sizes = [self.file.metadata.row_group(g).num_rows for g in range(self.file.num_row_groups)]
         self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
 

@@ -26,6 +26,7 @@ import polars as pl
 from tokenizers import Tokenizer
 
 from interplay.evaluate import AUTO, EvalConfig, auto_max_new_tokens, gold_completion, token_lengths
+from interplay.io import parquet_batches
 from interplay.params import MAX_THREADS, need, option, parse
 
 KEEPS = ("mixed", "all")
@@ -100,10 +101,8 @@ def apply(pool: pl.DataFrame, scored: pl.DataFrame, cfg: FilterConfig) -> pl.Dat
 def scan(path: str | Path, tok: Tokenizer) -> tuple[int, int, int]:
     """One pass over a pool file, ``READ_ROWS`` rows at a time: (prompts, prompt tokens summed, the
     longest gold completion in tokens)."""
-    import pyarrow.parquet as pq
-
     rows = prompt_tokens = longest = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_ROWS, columns=["prompt", "text"]):
+    for batch in parquet_batches(path, READ_ROWS, ["prompt", "text"]):
         d = batch.to_pydict()
         rows += len(d["prompt"])
         prompt_tokens += int(token_lengths(tok, d["prompt"]).sum())
@@ -127,15 +126,13 @@ def run(
     the same whatever the chunk size (samples are seeded per problem). Returns, on the main rank (the
     only one that writes; ``out`` is None elsewhere), the small columns of every prompt's scored row
     (``op``, ``c_strict``, ``mean_len``, ``n``, ``kept``) for ``summary`` and the sampling seconds."""
-    import pyarrow.parquet as pq
-
     from interplay.data import RowGroupWriter
     from interplay.evaluate import run_sharded
 
     ecfg = eval_config(cfg, max_new)
     writer, parts, seconds = None, [], 0.0
     try:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=read_rows or READ_ROWS):
+        for batch in parquet_batches(path, read_rows or READ_ROWS):
             chunk = pl.from_arrow(batch)
             scored = run_sharded(model, tok, chunk, ecfg, device, dd)
             if not dd.main:

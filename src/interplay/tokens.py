@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 from tokenizers import Tokenizer
 
+from interplay.io import parquet_batches
 from interplay.tokenizer import EOS
 
 SOLUTION = "<solution>"
@@ -50,7 +50,7 @@ def build(dataset: Path, tok: Tokenizer, out: Path, batch_rows: int = BATCH_ROWS
     ids_hash = hashlib.sha256()
     try:
         with open(tmp / "ids.bin", "wb") as f, open(tmp / "docs.bin", "wb") as fd:
-            for batch in pq.ParquetFile(dataset).iter_batches(batch_size=batch_rows, columns=["text"]):
+            for batch in parquet_batches(dataset, batch_rows, ["text"]):
                 # encode_batch_fast: the same ids as encode_batch, without per-token offsets and strings
                 rows = []
                 for enc in tok.encode_batch_fast(batch.column("text").to_pylist()):
