@@ -8,6 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tiny
 from interplay import inputs, packing, tokens
@@ -105,3 +107,35 @@ def test_plan_is_best_fit_decreasing():
     # 3 to the one with room 3; 2 fits no room left (1, 0, 1) and opens a fourth block
     assert blocks == [[4], [2, 1], [0, 5], [3]]
     assert p.dropped == 0 and packing.plan(np.array([11, 3]), 10).dropped == 1
+
+
+def _reference_plan(lengths, seq_len):
+    """Best-fit decreasing written plainly: a list per block, every block scanned for each document."""
+    order = sorted((i for i, n in enumerate(lengths) if n <= seq_len), key=lambda i: (-lengths[i], i))
+    bins, room = [], []
+    for i in order:
+        fit = [b for b in range(len(bins)) if room[b] >= lengths[i]]
+        if fit:
+            b = min(fit, key=lambda b: (room[b], b))
+            bins[b].append(i)
+            room[b] -= lengths[i]
+        else:
+            bins.append([i])
+            room.append(seq_len - lengths[i])
+    return bins
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 14), max_size=60), st.integers(4, 12), st.integers(1, 7))
+def test_plan_equals_the_plain_best_fit(lengths, seq_len, chunk):
+    """The same blocks, members in the same order, whatever chunk the planner reads documents in."""
+    import interplay.packing as P
+
+    old, P.PLAN_CHUNK = P.PLAN_CHUNK, chunk
+    try:
+        p = packing.plan(np.array(lengths, dtype=np.int64), seq_len)
+    finally:
+        P.PLAN_CHUNK = old
+    blocks = [p.members[p.ptr[b] : p.ptr[b + 1]].tolist() for b in range(len(p.ptr) - 1)]
+    assert blocks == _reference_plan(lengths, seq_len)
+    assert p.dropped == sum(n > seq_len for n in lengths)

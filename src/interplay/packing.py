@@ -20,6 +20,8 @@ from tokenizers import Tokenizer
 from interplay.tokenizer import EOS, PAD
 from interplay.tokens import SOLUTION, Stream
 
+PLAN_CHUNK = 1 << 16  # documents turned into Python ints at a time while planning
+
 
 @dataclass
 class Blocks:
@@ -59,29 +61,33 @@ class Plan:
 def plan(lengths: np.ndarray, seq_len: int) -> Plan:
     """Best-fit decreasing over document lengths: longest first (ties: lower index), each into the
     block with the least room that still fits it (ties: the older block), else a new block. Per
-    free capacity a heap of block ids, so a document costs one vectorised scan of the capacities."""
+    free capacity a heap of block ids, so a document costs one vectorised scan of the capacities.
+    Memory: a block id per document in an array and one heap entry per block (no Python list per
+    block), so planning 700k documents stays within tens of MB."""
     lengths = np.asarray(lengths, dtype=np.int64)
     fits = np.flatnonzero(lengths <= seq_len)
     order = fits[np.lexsort((fits, -lengths[fits]))]
     heaps: list[list[int]] = [[] for _ in range(seq_len + 1)]  # free capacity -> block ids
     count = np.zeros(seq_len + 1, dtype=np.int64)
-    bins: list[list[int]] = []
-    for i in order.tolist():
-        n = int(lengths[i])
-        avail = np.flatnonzero(count[n:])
-        if avail.size:
-            cap = n + int(avail[0])
-            b = heapq.heappop(heaps[cap])
-            count[cap] -= 1
-            bins[b].append(i)
-        else:
-            cap, b = seq_len, len(bins)
-            bins.append([i])
-        heapq.heappush(heaps[cap - n], b)
-        count[cap - n] += 1
-    ptr = np.zeros(len(bins) + 1, dtype=np.int64)
-    ptr[1:] = np.cumsum([len(m) for m in bins])
-    members = np.fromiter((i for m in bins for i in m), dtype=np.int64, count=int(ptr[-1]))
+    block_of = np.empty(order.size, dtype=np.int64)  # the block of the k-th document placed
+    n_blocks = 0
+    for start in range(0, order.size, PLAN_CHUNK):
+        for k, n in enumerate(lengths[order[start : start + PLAN_CHUNK]].tolist(), start):
+            avail = np.flatnonzero(count[n:])
+            if avail.size:
+                cap = n + int(avail[0])
+                b = heapq.heappop(heaps[cap])
+                count[cap] -= 1
+            else:
+                cap, b = seq_len, n_blocks
+                n_blocks += 1
+            block_of[k] = b
+            heapq.heappush(heaps[cap - n], b)
+            count[cap - n] += 1
+    # a block's members in the order they were placed: the placements, stably sorted by block
+    members = order[np.argsort(block_of, kind="stable")]
+    ptr = np.zeros(n_blocks + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum(np.bincount(block_of, minlength=n_blocks))
     return Plan(ptr, members, int(lengths.size - fits.size))
 
 
