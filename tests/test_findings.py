@@ -471,7 +471,8 @@ def test_a_finding_may_set_its_own_ranges_and_seed_models(tmp_path):
         jobs.figures(p, "midrl", y)
     rule = p["findings"]["midrl"].pop("hard_from_pilot")
     del p["findings"]["midrl"]["ranges"]
-    for bad, where in (({"label": "nope"}, "label"), ({"min_pass": 1.5}, "min_pass"), ({"k": 0}, "k")):
+    bads = (({"label": "nope"}, "label"), ({"min_pass": 1.5}, "min_pass"), ({"k": 0}, "k"), ({"k": 129}, "k"))
+    for bad, where in bads:
         p["findings"]["midrl"]["hard_from_pilot"] = {**rule, **bad}
         with pytest.raises(ParamsError, match=rf"findings\.midrl\.hard_from_pilot\.{where}"):
             jobs.figures(p, "midrl", y)

@@ -372,6 +372,11 @@ def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -
             params.need(
                 rule.label in cfg["runs"], f"{where}.label", f"'{rule.label}' is not in findings.midrl.runs"
             )
+            for name in runs.seed_names(cfg["runs"][rule.label]):  # pass@k needs k samples at least
+                n = evaluate(p, name).cfg.samples
+                params.need(
+                    rule.k <= n, f"{where}.k", f"{rule.k} exceeds the {n} samples of evaluation '{name}'"
+                )
             own = params.section(p, "findings.midrl").get("ranges") or {}
             params.need(
                 "hard" not in own,
