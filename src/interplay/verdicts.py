@@ -23,6 +23,7 @@ import numpy as np
 
 from interplay.params import option
 from interplay.passk import REPS, SEED
+from interplay.task.spec import MAX_OP
 
 REPRODUCED, DIRECTION_ONLY, NOT_REPRODUCED = "reproduced", "direction only", "not reproduced"
 LEVEL = 0.95  # every interval a verdict uses
@@ -114,7 +115,9 @@ class PilotRule:
     """``findings.midrl.hard_from_pilot``: finding 3's OOD-hard taken from its pilot split."""
 
     label: str = option(doc="the pilot split's label in findings.midrl.runs")
-    first_op: int = option(lo=2, doc="OOD-hard starts here (the first op beyond mid-training and RL)")
+    first_op: int = option(
+        lo=2, hi=MAX_OP, doc="OOD-hard starts here (the first op beyond mid-training and RL)"
+    )
     k: int = option(lo=1, doc="the pilot's strict pass@k that decides how far OOD-hard reaches")
     min_pass: float = option(
         lo=0.0, hi=1.0, doc="an op belongs to OOD-hard up to the last one with this pass@k"
