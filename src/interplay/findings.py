@@ -322,21 +322,24 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
     """Finding 3: at equal compute, mid-training + RL beats RL alone (on OOD-hard)."""
     runs = {label: load_eval(name) for label, name in cfg["runs"].items()}
     pilot_note, pilot_table, pilot_metrics = "", [], {}
-    if rule := cfg.get("hard_from_pilot"):  # OOD-hard by the pilot rule (interplay.verdicts)
-        pilot = runs[rule.label]
-        evaluated = sorted(o for o in pilot["op"].unique().to_list() if o >= rule.first_op)
-        by_op = {op: value(pilot, [op], rule.k) for op in evaluated}
-        hard = V.ops_from_pilot({op: m[0] for op, m in by_op.items()}, rule.first_op, rule.min_pass)
+    if pilot_rule := cfg.get("hard_from_pilot"):  # OOD-hard by the pilot rule (interplay.verdicts)
+        pilot = runs[pilot_rule.label]
+        evaluated = sorted(o for o in pilot["op"].unique().to_list() if o >= pilot_rule.first_op)
+        by_op = {op: value(pilot, [op], pilot_rule.k) for op in evaluated}
+        hard = V.ops_from_pilot(
+            {op: m[0] for op, m in by_op.items()}, pilot_rule.first_op, pilot_rule.min_pass
+        )
         ranges = {**ranges, "hard": hard}
         pilot_note = (
-            f"OOD-hard = op {hard[0]}-{hard[-1]} by the pilot rule: the last op from {rule.first_op} where "
-            f"{rule.label} reaches strict pass@{rule.k} >= {pct(rule.min_pass)}%. "
+            f"OOD-hard = op {hard[0]}-{hard[-1]} by the pilot rule: the last op from "
+            f"{pilot_rule.first_op} where {pilot_rule.label} reaches strict pass@{pilot_rule.k} "
+            f">= {pct(pilot_rule.min_pass)}%. "
         )
         pilot_table = [
-            f"OOD-hard by the pilot rule ({rule.label}, strict pass@{rule.k}, threshold "
-            f"{pct(rule.min_pass)}%):\n\n"
+            f"OOD-hard by the pilot rule ({pilot_rule.label}, strict pass@{pilot_rule.k}, threshold "
+            f"{pct(pilot_rule.min_pass)}%):\n\n"
             + _table(
-                ["op", f"pass@{rule.k}", "in OOD-hard"],
+                ["op", f"pass@{pilot_rule.k}", "in OOD-hard"],
                 [[str(op), ci(*m), "yes" if op in hard else "no"] for op, m in by_op.items()],
             )
         ]
