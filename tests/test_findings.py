@@ -1,7 +1,6 @@
 """Findings: verdicts follow the data (synthetic evaluations), figures are written, the report assembles."""
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +8,7 @@ import polars as pl
 import pytest
 import yaml
 
+import stagerun
 from interplay import findings as F
 from interplay.passk import bootstrap_ci
 
@@ -141,10 +141,6 @@ def test_edge_finding_compares_at_the_edge_on_the_edge_set(workdir):
 
 
 def test_figures_stage_names_a_bad_edge_set(workdir):
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[1]
     runs = "{base: {}, rl_id: {}, rl_edge: {}, rl_hard: {}, base_set: {}}"
     edge = (
         "{base: base, rl: {ID: rl_id, edge: rl_edge, hard: rl_hard}, edge_label: edge, id_label: ID, "
@@ -153,9 +149,7 @@ def test_figures_stage_names_a_bad_edge_set(workdir):
     (workdir / "params.yaml").write_text(
         f"evaluate:\n  ranges: {{id: '2-3', edge: '4-5'}}\n  runs: {runs}\nfindings:\n  edge: {edge}\n"
     )
-    r = subprocess.run(
-        [sys.executable, str(root / "stages/figures.py"), "edge"], cwd=workdir, capture_output=True, text=True
-    )
+    r = stagerun.script(workdir, "figures", "edge")
     assert r.returncode != 0 and "findings.edge.edge_set" in r.stderr and "ID" in r.stderr
     assert not (workdir / "reports/findings").exists()
 
@@ -237,40 +231,25 @@ def test_paired_difference_uses_shared_problems():
 
 
 def test_report_stage_assembles(workdir):
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[1]
     (workdir / "params.yaml").write_text("findings:\n  edge: {}\n")
     (workdir / "reports/findings").mkdir(parents=True)
     f = F.Finding("edge", "Finding 1", "reproduced", "numbers", ["| a |\n|---|\n| 1 |"], ["x.png"], {})
     (workdir / "reports/findings/edge.json").write_text(json.dumps(f.__dict__))
-    r = subprocess.run(
-        [sys.executable, str(root / "stages/report.py")],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        env={**os.environ},
-    )
+    r = stagerun.script(workdir, "report")
     assert r.returncode == 0, r.stderr
     text = (workdir / "reports/report.md").read_text()
     assert "| Finding 1 | reproduced |" in text and "*Paper:*" in text
 
 
 def test_report_needs_every_finding_unless_partial(workdir):
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[1]
     (workdir / "params.yaml").write_text("findings:\n  edge: {}\n  process: {}\n")
     (workdir / "reports/findings").mkdir(parents=True)
     f = F.Finding("edge", "Finding 1", "reproduced", "numbers", [], [], {})
     (workdir / "reports/findings/edge.json").write_text(json.dumps(f.__dict__))
-    cmd = [sys.executable, str(root / "stages/report.py")]
-    r = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    r = stagerun.script(workdir, "report")
     assert r.returncode != 0 and "reports/findings/process.json" in r.stderr
     assert not (workdir / "reports/report.md").exists()
-    r = subprocess.run([*cmd, "--partial"], cwd=workdir, capture_output=True, text=True)
+    r = stagerun.script(workdir, "report", "--partial")
     assert r.returncode == 0, r.stderr
     text = (workdir / "reports/report.md").read_text()
     assert "| Finding 1 | reproduced |" in text and "findings.process | not computed yet" in text

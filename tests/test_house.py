@@ -119,3 +119,34 @@ def test_the_dependency_scan_follows_imports():
     found = {str(f.relative_to(SRC)) for f in shaping_modules(SRC.parents[1] / "stages/figures.py")}
     assert {"findings.py", "verdicts.py", "passk.py", "plots.py"} <= found
     assert "jobs.py" not in found and "params.py" not in found  # plumbing is not followed
+
+
+def test_data_stages_start_without_torch():
+    """The stages that only read and write data import no torch (about 3 s and its memory per stage
+    process): every module they import, and their params checks on the default params."""
+    import subprocess
+    import sys
+
+    root = SRC.parents[1]
+    stages = ("generate", "tokenizer", "tokens", "calibrate", "report")
+    imports = sorted(
+        {
+            line
+            for s in stages
+            for line in (root / "stages" / f"{s}.py").read_text().splitlines()
+            if line.startswith(("import ", "from "))
+        }
+    )
+    script = "\n".join(
+        [
+            *imports,
+            "from interplay import jobs, params",
+            "p = params.load()",
+            "jobs.generate(p, 'pretrain'); jobs.tokenizer(p); jobs.tokens(p, 'pretrain')",
+            "jobs.calibrate(p); jobs.report(p)",
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))",
+        ]
+    )
+    r = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -118,13 +116,7 @@ def test_a_damaged_input_is_named_in_one_line(workspace, tmp_path, args, stage, 
     shutil.copytree(workspace, ws)
     damage(ws / damaged)
     before = {p: p.read_bytes() for p in ws.rglob("*") if p.is_file() and p.name != "params.yaml"}
-    r = subprocess.run(
-        [sys.executable, str(stagerun.ROOT / "stages" / f"{args[0]}.py"), *args[1:]],
-        cwd=ws,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = stagerun.script(ws, *args)
     err = [line for line in r.stderr.splitlines() if line.strip()]
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr

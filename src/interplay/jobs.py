@@ -17,17 +17,22 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interplay import data, params, runs
-from interplay import evaluate as E
-from interplay import model as M
-from interplay import prompt_filter as PF
-from interplay import rl as R
-from interplay import train as T
 from interplay import verdicts as V
 from interplay.compute import budget_from_params
 from interplay.task.spec import TaskSpec, task_spec_from_params
+
+# The config parsers below live beside the torch code they configure, so they are imported by the jobs
+# that need them: the data stages (generate, tokenizer, tokens, calibrate, report) start without
+# importing torch (about 3 s, and its memory, per stage process).
+if TYPE_CHECKING:
+    from interplay import evaluate as E
+    from interplay import model as M
+    from interplay import prompt_filter as PF
+    from interplay import rl as R
+    from interplay import train as T
 
 CHECK_VOCAB = 4096  # model shape checks before a tokenizer exists; the stage rechecks with the real one
 FINDINGS = ("edge", "context", "midrl", "process", "ladder")
@@ -115,6 +120,8 @@ class Train:
 
 
 def train(p: Mapping[str, Any], phase: str, name: str) -> Train:
+    from interplay import train as T
+
     params.need(phase in ("pretrain", "midtrain"), "phase", f"unknown phase '{phase}'")
     runs.all_runs(p)
     section = params.section(p, phase)
@@ -173,6 +180,8 @@ class Evaluate:
 
 
 def evaluate(p: Mapping[str, Any], name: str) -> Evaluate:
+    from interplay import evaluate as E
+
     ev = params.section(p, "evaluate")
     params.check_keys(ev, "evaluate", {"defaults", "ranges", "runs"}, {"ranges", "runs"})
     entries = _mapping(ev, "runs", "evaluate.runs")
@@ -207,6 +216,8 @@ class Filter:
 
 def prompt_filter(p: Mapping[str, Any], name: str) -> Filter:
     """``filter@<name>``: a filtered RL pool, written as dataset ``<name>``."""
+    from interplay import prompt_filter as PF
+
     section = params.section(p, "filter")
     params.check_keys(section, "filter", {"defaults", "runs"})
     entries = _mapping(section, "runs", "filter.runs")
@@ -240,6 +251,8 @@ class RL:
 
 
 def rl(p: Mapping[str, Any], group: str, name: str, calibrated: Mapping[str, Any] | None = None) -> RL:
+    from interplay import rl as R
+
     section = params.section(p, "rl")
     params.check_keys(section, "rl", {"defaults", "runs", "calibrated"})
     params.need(group in ("runs", "calibrated"), "rl", f"unknown group '{group}'")
@@ -332,6 +345,8 @@ class Figures:
 
 
 def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -> Figures:
+    from interplay import evaluate as E
+
     params.need(key in FINDINGS, f"findings.{key}", f"unknown finding ({', '.join(FINDINGS)})")
     cfg = dict(params.section(p, f"findings.{key}"))
     ranges = E.parse_ranges(params.section(p, "evaluate.ranges"))
@@ -528,6 +543,8 @@ def _mapping(d: Mapping[str, Any], key: str, where: str | None = None) -> Mappin
 
 
 def _eval_config(ev: Mapping[str, Any], over: Mapping[str, Any], key: str) -> E.EvalConfig:
+    from interplay import evaluate as E
+
     try:
         return E.config_from_params({**_mapping(ev, "defaults", "evaluate.defaults"), **over}, key)
     except params.ParamsError as err:
@@ -547,6 +564,8 @@ def _eval_dataset(p: Mapping[str, Any], name: Any, key: str) -> None:
 
 def _model_config(p: Mapping[str, Any]) -> M.ModelConfig:
     """``params.yaml: model`` checked with a stand-in vocabulary (the stage rechecks with the real one)."""
+    from interplay import model as M
+
     return M.config_from_params(dict(_mapping(p, "model")), CHECK_VOCAB)
 
 
