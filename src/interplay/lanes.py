@@ -45,17 +45,20 @@ from interplay.io import write_json
 from interplay.runtime import THREADS_ENV
 
 # a stage's expected seconds as a 1-thread job on the default params (this machine), by the name before
-# '@', until a run has measured it (TIMES); only the order in which ready stages start depends on it
+# '@', until a run has measured it (TIMES); only the order in which ready stages start depends on it.
+# From the grid rerun of 2026-12-01 (two lanes): pre-training of a seed model 2,459 s (the base: 9,918 s),
+# midtrain@mid_b50 903 s, RL runs 750-1,130 s, filter@rl_edge_f 353 s, generation 100-360 s per
+# pre-training set; evaluation and the ladder from the previous default's runs (100-340 s).
 WEIGHTS = {
-    "pretrain": 1500.0,
-    "midtrain": 300.0,
+    "pretrain": 2500.0,
+    "midtrain": 900.0,
     "ladder": 350.0,
-    "rl": 250.0,
-    "rl_calibrated": 250.0,
-    "filter": 150.0,
+    "rl": 950.0,
+    "rl_calibrated": 950.0,
+    "filter": 350.0,
     "tokens": 20.0,
-    "evaluate": 450.0,
-    "generate": 30.0,
+    "evaluate": 250.0,
+    "generate": 150.0,
 }
 LOG_DIR = Path(".dvc/tmp/lanes")
 TIMES = LOG_DIR / "seconds.json"  # measured seconds per stage from earlier runs
