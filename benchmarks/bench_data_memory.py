@@ -80,10 +80,14 @@ def step(kind: str, work: Path, tokens: int) -> dict:
     return out
 
 
+KINDS = ("generate", "tokens", "start", "pool")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=float, nargs="+", default=[1e6, 1e7, 1e8])
     ap.add_argument("--work", type=Path, help="keep each size's files in WORK/<tokens>/ and reuse them")
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS, help="steps to run (default: all)")
     ap.add_argument("--step", nargs=3, metavar=("KIND", "WORK", "TOKENS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.step:
@@ -95,7 +99,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             work = args.work / str(int(size)) if args.work else Path(tmp)
             work.mkdir(parents=True, exist_ok=True)
-            for kind in ("generate", "tokens", "start", "pool"):
+            for kind in [k for k in KINDS if k in args.kinds]:
                 if kind == "generate" and (work / "pretrain.parquet").exists():
                     print(f"{int(size):>12,} {kind:>9} {'(kept)':>12} {'':>9}  {work / 'pretrain.parquet'}")
                     continue

@@ -42,6 +42,9 @@ class Rows:
     def __init__(self, rows: list[dict]) -> None:
         self.rows = rows
 
+    def __len__(self) -> int:
+        return len(self.rows)
+
     def columns(self) -> set[str]:
         return set(self.rows[0]) if self.rows else set()
 
@@ -62,6 +65,9 @@ class ParquetRows:
         self.file = parquet_file(self.path)
         sizes = [self.file.metadata.row_group(g).num_rows for g in range(self.file.num_row_groups)]
         self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
 
     def columns(self) -> set[str]:
         return set(self.file.schema_arrow.names)
@@ -113,29 +119,30 @@ class Pool:
 
 def index(source: Any, tok: Tokenizer, ops: tuple[int, ...] | None) -> Pool:
     """One pass over the source in batches: keep each prompt at ``ops`` (all when None) as a few
-    numbers; token ids, gold graphs and answers are not kept. Each batch's numbers go straight into
-    arrays (lengths from ``evaluate.token_lengths``): peak memory stays near one batch's texts whatever
-    the pool's size."""
+    numbers; token ids, gold graphs and answers are not kept. The arrays are allocated once for every
+    row of the source and trimmed in place at the end (lengths from ``evaluate.token_lengths``): peak
+    memory is one batch's texts plus the arrays, whatever the pool's size."""
     with_text = "text" in source.columns()
     columns = ["prompt", "op", "uid"] + (["text"] if with_text else [])
     dtypes = {"rows": np.int64, "ops": np.int16, "keys": np.int64, "plen": np.int32, "glen": np.int32}
-    parts: dict[str, list[np.ndarray]] = {k: [np.zeros(0, dtype=dt)] for k, dt in dtypes.items()}
-    at = 0
+    cols = {k: np.zeros(len(source) if k != "glen" or with_text else 0, dtype=dt) for k, dt in dtypes.items()}
+    at = n = 0
     for batch in source.batches(columns, INDEX_BATCH):
-        keep = [j for j, r in enumerate(batch) if ops is None or r["op"] in ops]
-        kept = [batch[j] for j in keep]
-        parts["rows"].append(np.asarray(keep, dtype=dtypes["rows"]) + at)
-        at += len(batch)
-        parts["ops"].append(np.asarray([r["op"] for r in kept], dtype=dtypes["ops"]))
-        parts["keys"].append(np.asarray([problem_key(r["uid"]) for r in kept], dtype=dtypes["keys"]))
-        parts["plen"].append(token_lengths(tok, [r["prompt"] for r in kept]))
+        kept = [(j, r) for j, r in enumerate(batch) if ops is None or r["op"] in ops]
+        end = n + len(kept)
+        cols["rows"][n:end] = [at + j for j, _ in kept]
+        cols["ops"][n:end] = [r["op"] for _, r in kept]
+        cols["keys"][n:end] = [problem_key(r["uid"]) for _, r in kept]
+        cols["plen"][n:end] = token_lengths(tok, [r["prompt"] for _, r in kept])
         if with_text:  # the completion the model should write: everything after <solution>
-            parts["glen"].append(token_lengths(tok, [gold_completion(r["text"]) for r in kept]))
-    cat = {k: np.concatenate(v) for k, v in parts.items()}
-    need(len(cat["rows"]) > 0, "rl", "no RL prompt left after the op filter")
-    return Pool(
-        source, tok, cat["rows"], cat["ops"], cat["keys"], cat["plen"], cat["glen"] if with_text else None
-    )
+            cols["glen"][n:end] = token_lengths(tok, [gold_completion(r["text"]) for _, r in kept])
+        at, n = at + len(batch), end
+    need(n > 0, "rl", "no RL prompt left after the op filter")
+    for k, a in cols.items():
+        if k != "glen" or with_text:
+            a.resize(n, refcheck=False)  # in place: no second copy of the arrays
+    glen = cols["glen"] if with_text else None
+    return Pool(source, tok, cols["rows"], cols["ops"], cols["keys"], cols["plen"], glen)
 
 
 def make_pool(rows: list[dict], tok: Tokenizer, ops: tuple[int, ...] | None) -> Pool:
