@@ -323,27 +323,8 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
     runs = {label: load_eval(name) for label, name in cfg["runs"].items()}
     pilot_note, pilot_table, pilot_metrics = "", [], {}
     if pilot_rule := cfg.get("hard_from_pilot"):  # OOD-hard by the pilot rule (interplay.verdicts)
-        pilot = runs[pilot_rule.label]
-        evaluated = sorted(o for o in pilot["op"].unique().to_list() if o >= pilot_rule.first_op)
-        by_op = {op: value(pilot, [op], pilot_rule.k) for op in evaluated}
-        hard = V.ops_from_pilot(
-            {op: m[0] for op, m in by_op.items()}, pilot_rule.first_op, pilot_rule.min_pass
-        )
+        hard, pilot_note, pilot_table, pilot_metrics = _hard_from_pilot(runs[pilot_rule.label], pilot_rule)
         ranges = {**ranges, "hard": hard}
-        pilot_note = (
-            f"OOD-hard = op {hard[0]}-{hard[-1]} by the pilot rule: the last op from "
-            f"{pilot_rule.first_op} where {pilot_rule.label} reaches strict pass@{pilot_rule.k} "
-            f">= {pct(pilot_rule.min_pass)}%. "
-        )
-        pilot_table = [
-            f"OOD-hard by the pilot rule ({pilot_rule.label}, strict pass@{pilot_rule.k}, threshold "
-            f"{pct(pilot_rule.min_pass)}%):\n\n"
-            + _table(
-                ["op", f"pass@{pilot_rule.k}", "in OOD-hard"],
-                [[str(op), ci(*m), "yes" if op in hard else "no"] for op, m in by_op.items()],
-            )
-        ]
-        pilot_metrics = {"ood_hard/first_op": hard[0], "ood_hard/last_op": hard[-1]}
     table, errs = _pass_table(runs, {r: ranges[r] for r in ("edge", "hard")})
     bars, bar_errs = _with_n(table, errs, runs)
     plots.grouped_bars(
@@ -390,6 +371,27 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
             **{f"{lab}/{c} - rl_only": d[0] for lab, ds in diffs.items() for c, d in ds.items()},
         },
     )
+
+
+def _hard_from_pilot(pilot: pl.DataFrame, rule: V.PilotRule) -> tuple[list[int], str, list[str], dict]:
+    """Finding 3's OOD-hard from the pilot split's evaluation by ``rule``: the ops, a sentence for the
+    summary, a table of the pilot's per-op pass@k, and the range as metrics."""
+    evaluated = sorted(o for o in pilot["op"].unique().to_list() if o >= rule.first_op)
+    by_op = {op: value(pilot, [op], rule.k) for op in evaluated}
+    hard = V.ops_from_pilot({op: m[0] for op, m in by_op.items()}, rule.first_op, rule.min_pass)
+    note = (
+        f"OOD-hard = op {hard[0]}-{hard[-1]} by the pilot rule: the last op from {rule.first_op} where "
+        f"{rule.label} reaches strict pass@{rule.k} >= {pct(rule.min_pass)}%. "
+    )
+    table = (
+        f"OOD-hard by the pilot rule ({rule.label}, strict pass@{rule.k}, threshold "
+        f"{pct(rule.min_pass)}%):\n\n"
+        + _table(
+            ["op", f"pass@{rule.k}", "in OOD-hard"],
+            [[str(op), ci(*m), "yes" if op in hard else "no"] for op, m in by_op.items()],
+        )
+    )
+    return hard, note, [table], {"ood_hard/first_op": hard[0], "ood_hard/last_op": hard[-1]}
 
 
 def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: Path) -> Finding:
