@@ -293,7 +293,7 @@ def test_dvc_plots_overlay_the_evaluations_each_finding_compares():
         "finding 1": names(p["edge"]["edge_set"]),
         "finding 4": names(p["process"]["runs"]),
         "finding 3": names(p["midrl"]["runs"]),
-        "finding 2": names(p["context"]["rl"]),
+        "finding 2": names(p["context"]["rl"]) | names(p["context"].get("variants", {})),
     }
     assert drawn == want
     ranges = set(yaml.safe_load((root / "params.yaml").read_text())["evaluate"]["ranges"])
@@ -436,6 +436,22 @@ def test_context_reports_the_seed_models_before_rl(workdir):
     assert f.metrics["0%/before_rl/pass@n"] == 0.0 and f.metrics["10%/before_rl/pass@n"] > 0.0
 
 
+def test_context_shows_other_rl_recipes_outside_the_verdict(workdir):
+    """An RL variant from a seed model (the paper's A.6.2: more B in RL) gets its own per-op row and
+    metric; the verdict and its rule table are those of the finding's runs alone."""
+    write("b0", fake_eval({2: 0.5, 3: 0.0, 4: 0.0}))
+    write("b10", fake_eval({2: 0.9, 3: 0.5, 4: 0.3}, seed=6))
+    write("allb", fake_eval({2: 0.95, 3: 0.0, 4: 0.4}, seed=7))
+    cfg = {"rl": {"0%": "b0", "10%": "b10"}, "zero_label": "0%", "seeded_labels": ["10%"]}
+    without = F.context_seed(cfg, [3, 4], Path("figs"))
+    f = F.context_seed({**cfg, "variants": {"10%, all-B RL": "allb"}}, [3, 4], Path("figs"))
+    assert f.verdict == without.verdict and f.tables[0] == without.tables[0]
+    table = next(t for t in f.tables if "other RL recipes" in t)
+    row = next(line for line in table.splitlines() if line.startswith("| 10%, all-B RL |")).split("|")
+    assert row[4].strip() == "0.0" and row[5].strip() != "0.0"  # op 3 never solved, op 4 sometimes
+    assert "10%, all-B RL" in f.summary and f.metrics["10%, all-B RL/pass@n"] > 0.0
+
+
 def test_a_finding_may_set_its_own_ranges_and_seed_models(tmp_path):
     from interplay import jobs
     from interplay.params import ParamsError
@@ -473,4 +489,8 @@ def test_a_finding_may_set_its_own_ranges_and_seed_models(tmp_path):
         jobs.figures(p, "context", y)
     p["findings"]["context"]["before"] = {"0%": "seed_b0", "0.1%": "x", "1%": "seed_b1", "10%": "seed_b10"}
     with pytest.raises(ParamsError, match=r"findings\.context\.before\.0\.1%: 'x' is not an evaluate run"):
+        jobs.figures(p, "context", y)
+    del p["findings"]["context"]["before"]
+    p["findings"]["context"]["variants"] = {"all-B": "nope"}
+    with pytest.raises(ParamsError, match=r"findings\.context\.variants\.all-B: 'nope' is not an evaluate"):
         jobs.figures(p, "context", y)

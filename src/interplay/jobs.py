@@ -38,7 +38,7 @@ CHECK_VOCAB = 4096  # model shape checks before a tokenizer exists; the stage re
 FINDINGS = ("edge", "context", "midrl", "process", "ladder")
 FINDING_KEYS = {  # finding -> (required keys, optional keys) of its findings.<key> entry
     "edge": ({"base", "rl", "edge_label", "id_label", "hard_label"}, {"edge_set"}),
-    "context": ({"rl", "zero_label", "seeded_labels", "ops"}, {"before"}),
+    "context": ({"rl", "zero_label", "seeded_labels", "ops"}, {"before", "variants"}),
     "midrl": ({"runs", "rl_only_label"}, {"mid_only_label", "ranges", "hard_from_pilot"}),
     "process": ({"runs", "outcome_label", "op_groups"}, set()),
     "ladder": ({"run"}, set()),
@@ -381,6 +381,10 @@ def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -
             reads += [f"reports/train/{n}/plots/metrics" for n in runs.seed_names(*cfg["rl"].values())]
         if key == "context" and "before" in cfg:  # the seed models before RL, label by label
             reads += _per_label(cfg, key, "before", list(cfg["rl"]), evals)
+        if key == "context" and "variants" in cfg:  # RL variants shown beside, outside the verdict
+            variants = _mapping(cfg, "variants", "findings.context.variants")
+            _check_evaluations("findings.context.variants", variants, evals)
+            reads += [f"reports/eval/{n}.parquet" for n in runs.seed_names(*variants.values())]
         if key == "midrl" and "hard_from_pilot" in cfg:  # OOD-hard from the pilot, not fixed
             where = "findings.midrl.hard_from_pilot"
             cfg["hard_from_pilot"] = rule = params.parse(V.PilotRule, cfg["hard_from_pilot"], where)
