@@ -294,32 +294,33 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
         _table(["B share in pre-training", f"pass@n (ops {min(ops)}-{max(ops)})", "pass@1"], rows),
         "Context-B strict pass@n per op after RL:\n\n" + _table(header, per_op),
     ]
-    if cfg.get("variants"):
-        # other RL recipes from the same seed models (e.g. the paper's A.6.2: more B in RL), shown
-        # beside the verdict's runs but not part of its rule
-        variants = {label: load_eval(name) for label, name in cfg["variants"].items()}
-        v_value = {label: value(df, ops, "n") for label, df in variants.items()}
-        metrics.update({f"{label}/pass@n": m[0] for label, m in v_value.items()})
-        v_rows = [[label, ci(*v_value[label]), *per_op_cells(df)] for label, df in variants.items()]
-        tables.append(
-            "Context-B strict pass@n after other RL recipes (not in the verdict):\n\n"
-            + _table(["RL variant", f"ops {min(ops)}-{max(ops)}", *[f"op {op}" for op in shown]], v_rows)
+
+    def beside(named: Mapping[str, Any], metric: str, title: str, first: str, lead: str) -> str:
+        """Evaluations shown beside the verdict's runs: a per-op table, a metric per label, and the
+        summary's clause."""
+        dfs = {label: load_eval(name) for label, name in named.items()}
+        vals = {label: value(df, ops, "n") for label, df in dfs.items()}
+        metrics.update({f"{label}/{metric}": m[0] for label, m in vals.items()})
+        rows = [[label, ci(*vals[label]), *per_op_cells(df)] for label, df in dfs.items()]
+        head = [first, f"ops {min(ops)}-{max(ops)}", *[f"op {op}" for op in shown]]
+        tables.append(f"{title}:\n\n" + _table(head, rows))
+        return f"; {lead}: " + ", ".join(f"{label} {ci(*m)}" for label, m in vals.items())
+
+    if cfg.get("variants"):  # other RL recipes from the same seed models (A.6.2), not in the rule
+        summary += beside(
+            cfg["variants"],
+            "pass@n",
+            "Context-B strict pass@n after other RL recipes (not in the verdict)",
+            "RL variant",
+            "other RL recipes, context-B pass@n",
         )
-        summary += "; other RL recipes, context-B pass@n: " + ", ".join(
-            f"{label} {ci(*m)}" for label, m in v_value.items()
-        )
-    if cfg.get("before"):
-        # the seed models before RL: is there B competence beyond the seeded op for RL to build on?
-        before = {label: load_eval(name) for label, name in cfg["before"].items()}
-        b_value = {label: value(df, ops, "n") for label, df in before.items()}
-        metrics.update({f"{label}/before_rl/pass@n": m[0] for label, m in b_value.items()})
-        b_rows = [[label, ci(*b_value[label]), *per_op_cells(df)] for label, df in before.items()]
-        tables.append(
-            "Context-B strict pass@n of the seed models before RL:\n\n"
-            + _table(["B share", f"ops {min(ops)}-{max(ops)}", *[f"op {op}" for op in shown]], b_rows)
-        )
-        summary += "; before RL, context-B pass@n on the same ops: " + ", ".join(
-            f"{label} {ci(*m)}" for label, m in b_value.items()
+    if cfg.get("before"):  # the seed models before RL: any B competence beyond the seeded op?
+        summary += beside(
+            cfg["before"],
+            "before_rl/pass@n",
+            "Context-B strict pass@n of the seed models before RL",
+            "B share",
+            "before RL, context-B pass@n on the same ops",
         )
     return Finding(
         "context",
