@@ -87,7 +87,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=float, nargs="+", default=[1e6, 1e7, 1e8])
     ap.add_argument("--work", type=Path, help="keep each size's files in WORK/<tokens>/ and reuse them")
-    ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS, help="steps to run (default: all)")
+    ap.add_argument(
+        "--kinds", nargs="+", default=list(KINDS), choices=KINDS, help="steps to run (default: all)"
+    )
     ap.add_argument("--step", nargs=3, metavar=("KIND", "WORK", "TOKENS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.step:
