@@ -494,3 +494,35 @@ def test_a_finding_may_set_its_own_ranges_and_seed_models(tmp_path):
     p["findings"]["context"]["variants"] = {"all-B": "nope"}
     with pytest.raises(ParamsError, match=r"findings\.context\.variants\.all-B: 'nope' is not an evaluate"):
         jobs.figures(p, "context", y)
+
+
+def test_a_finding_needs_its_ops_evaluated(tmp_path):
+    from interplay import jobs
+    from interplay.params import ParamsError
+    from interplay.profile import apply
+
+    root = Path(__file__).resolve().parents[1]
+    y = root / "dvc.yaml"
+    p = yaml.safe_load((root / "params.yaml").read_text())
+    for key in ("edge", "process", "context", "midrl"):
+        jobs.figures(p, key, y)  # the default covers what each finding reads
+    evals = p["evaluate"]["runs"]
+    cases = [
+        ("rl_edge_p28_s1", "2-5", "process", r"findings\.process\.runs reads op \[6, 7, 8\]"),
+        ("seed_b10", "2-4", "context", r"findings\.context\.before reads op \[5, 6, 7, 8\]"),
+        ("rl_mixed_s2", "6-8", "edge", r"findings\.edge\.rl reads op \[2, 3, 4, 5\]"),
+        ("rl_id_edgeset", "6-7", "edge", r"findings\.edge\.edge_set reads op \[8\]"),
+        ("rl_b80", "2-8", "midrl", r"findings\.midrl\.runs reads op \[9\]"),
+    ]
+    for name, ops, key, msg in cases:
+        before = evals[name].get("ops")
+        evals[name]["ops"] = ops
+        with pytest.raises(ParamsError, match=rf"evaluate\.runs\.{name}\.ops: {msg}"):
+            jobs.figures(p, key, y)
+        evals[name].pop("ops")
+        if before is not None:
+            evals[name]["ops"] = before
+    # the paper profile evaluates its own ranges (op 11-14 edge, 15-20 hard), not the default's 2-8
+    paper = apply("paper", root / "params.yaml", tmp_path / "params.yaml", root / "profiles")
+    for key in ("edge", "process", "context", "midrl"):
+        jobs.figures(paper, key, y)

@@ -410,8 +410,51 @@ def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -
             cfg["op_groups"] = [
                 sorted(data.parse_ops(g, f"findings.process.op_groups[{i}]")) for i, g in enumerate(groups)
             ]
+    if key != "ladder":
+        _check_ops_covered(p, key, cfg, ranges)
     check_declared(key, reads, dvc_yaml)
     return Figures(key, cfg, ranges, reads)
+
+
+def _evaluated_ops(p: Mapping[str, Any], name: str) -> set[int]:
+    """The ops evaluation ``name`` samples: its ``ops`` setting, else every op of its dataset."""
+    from interplay import evaluate as E
+
+    job = evaluate(p, name)
+    if job.cfg.ops is not None:
+        return set(E.op_list(job.cfg.ops, f"evaluate.runs.{name}.ops"))
+    return set(data.dataset_spec(job.dataset, _mapping(p, "datasets")[job.dataset]).ops())
+
+
+def _check_ops_covered(
+    p: Mapping[str, Any], key: str, cfg: Mapping[str, Any], ranges: Mapping[str, list[int]]
+) -> None:
+    """Every evaluation a finding's verdict reads covers the ops it reads there (an ``ops`` subset
+    left over from another profile would otherwise leave a comparison without problems)."""
+    groups: dict[str, tuple[list[str], set[int]]] = {}
+    if key == "edge":  # the runs' ID and edge table; OOD-edge differences from edge_set where given
+        names = runs.seed_names(cfg["base"], *cfg["rl"].values())
+        groups["rl"] = (names, set(ranges.get("id", [])) | set(ranges.get("edge", [])))
+        if cfg.get("edge_set"):
+            groups["edge_set"] = (runs.seed_names(*cfg["edge_set"].values()), set(ranges.get("edge", [])))
+    elif key == "process":
+        groups["runs"] = (runs.seed_names(*cfg["runs"].values()), {o for g in cfg["op_groups"] for o in g})
+    elif key == "context":
+        for group in ("rl", "before", "variants"):
+            if group in cfg:
+                groups[group] = (runs.seed_names(*cfg[group].values()), set(cfg["ops"]))
+    elif key == "midrl":
+        pilot = cfg.get("hard_from_pilot")  # OOD-hard starts at the rule's first op
+        need = set(ranges.get("edge", [])) | ({pilot.first_op} if pilot else set(ranges.get("hard", [])))
+        groups["runs"] = (runs.seed_names(*cfg["runs"].values()), need)
+    for group, (names, need) in groups.items():
+        for name in names:
+            missing = sorted(need - _evaluated_ops(p, name))
+            params.need(
+                not missing,
+                f"evaluate.runs.{name}.ops",
+                f"findings.{key}.{group} reads op {missing}, which this evaluation does not sample",
+            )
 
 
 def report(p: Mapping[str, Any]) -> list[str]:
