@@ -196,3 +196,26 @@ def test_streamed_build_is_the_same_bytes_at_any_worker_count_and_chunk_size(tmp
         assert stats == data.summary(data.generate(task, spec))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # part files removed
     assert data.read_meta(ref)["interplay.dataset"]
+
+
+def test_data_path_uses_the_lean_arrow_pool_unless_told_otherwise(monkeypatch):
+    import pyarrow as pa
+
+    from interplay import io
+
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow has no jemalloc")
+    before = pa.default_memory_pool()
+    try:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")  # the user's choice stands
+        pa.set_memory_pool(pa.system_memory_pool())
+        io.lean_memory_pool.cache_clear()
+        assert io.lean_memory_pool() == "system"
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        io.lean_memory_pool.cache_clear()
+        assert io.lean_memory_pool() == "jemalloc" == pa.default_memory_pool().backend_name
+    finally:
+        pa.set_memory_pool(before)
+        io.lean_memory_pool.cache_clear()

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from interplay.io import atomic_path, parquet_batches
+from interplay.io import atomic_path, lean_memory_pool, parquet_batches
 from interplay.params import as_choice, as_float, as_int, check_keys, need, weights
 from interplay.task.generate import Example, stream
 from interplay.task.lexicon import CONTEXTS
@@ -466,6 +466,7 @@ class Tally:
 def _write_bucket(args: tuple[TaskSpec, DatasetSpec, Bucket, int, str]) -> Tally:
     """One bucket's quota, streamed into its own part file (rows in stream order)."""
     task, spec, b, target, part = args
+    lean_memory_pool()  # a worker started by spawn does not inherit the parent's choice
     tally = Tally()
 
     def counted() -> Iterator[Example]:
@@ -493,6 +494,7 @@ def build(
     byte, whatever the worker count. Returns the summary counts (``summary``)."""
     import tempfile
 
+    lean_memory_pool()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}.parts.") as parts_dir:
