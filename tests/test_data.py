@@ -198,24 +198,23 @@ def test_streamed_build_is_the_same_bytes_at_any_worker_count_and_chunk_size(tmp
     assert data.read_meta(ref)["interplay.dataset"]
 
 
-def test_data_path_uses_the_lean_arrow_pool_unless_told_otherwise(monkeypatch):
-    import pyarrow as pa
+def test_the_package_picks_the_lean_arrow_pool_unless_told_otherwise():
+    import os
+    import subprocess
+    import sys
 
-    from interplay import io
-
-    try:
-        pa.jemalloc_memory_pool()
-    except NotImplementedError:
+    code = "import interplay, pyarrow as pa; print(pa.default_memory_pool().backend_name)"
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import pyarrow as pa; print(pa.jemalloc_memory_pool())"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
         pytest.skip("this pyarrow has no jemalloc")
-    before = pa.default_memory_pool()
-    try:
-        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")  # the user's choice stands
-        pa.set_memory_pool(pa.system_memory_pool())
-        io.lean_memory_pool.cache_clear()
-        assert io.lean_memory_pool() == "system"
-        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
-        io.lean_memory_pool.cache_clear()
-        assert io.lean_memory_pool() == "jemalloc" == pa.default_memory_pool().backend_name
-    finally:
-        pa.set_memory_pool(before)
-        io.lean_memory_pool.cache_clear()
+    got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert got.stdout.strip() == "jemalloc"
+    env["ARROW_DEFAULT_MEMORY_POOL"] = "system"  # the user's choice stands
+    got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert got.stdout.strip() == "system"

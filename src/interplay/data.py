@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from interplay.io import atomic_path, lean_memory_pool, parquet_batches
+from interplay.io import atomic_path, parquet_batches
 from interplay.params import as_choice, as_float, as_int, check_keys, need, weights
 from interplay.task.generate import Example, stream
 from interplay.task.lexicon import CONTEXTS
@@ -379,9 +379,10 @@ class RowGroupWriter:
 
     def _flush(self, rows: int) -> None:
         t = pa.concat_tables(self.pending)
-        self.writer.write_table(t.slice(0, rows).combine_chunks(), row_group_size=rows)
-        rest = t.slice(rows)
+        group, rest = t.slice(0, rows).combine_chunks(), t.slice(rows)
         self.pending, self.n = ([rest] if rest.num_rows else []), rest.num_rows
+        del t  # the consumed tables go before the group is encoded: one copy of it alive, not two
+        self.writer.write_table(group, row_group_size=rows)
 
     def close(self) -> None:
         if self.n:
@@ -466,7 +467,6 @@ class Tally:
 def _write_bucket(args: tuple[TaskSpec, DatasetSpec, Bucket, int, str]) -> Tally:
     """One bucket's quota, streamed into its own part file (rows in stream order)."""
     task, spec, b, target, part = args
-    lean_memory_pool()  # a worker started by spawn does not inherit the parent's choice
     tally = Tally()
 
     def counted() -> Iterator[Example]:
@@ -494,7 +494,6 @@ def build(
     byte, whatever the worker count. Returns the summary counts (``summary``)."""
     import tempfile
 
-    lean_memory_pool()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}.parts.") as parts_dir:

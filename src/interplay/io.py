@@ -5,8 +5,6 @@ A killed stage therefore never leaves a partial output behind.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
 import os
 import tempfile
@@ -42,21 +40,6 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
-@functools.cache
-def lean_memory_pool() -> str:
-    """Make jemalloc pyarrow's default memory pool, unless ``ARROW_DEFAULT_MEMORY_POOL`` names one;
-    returns the backend in use. jemalloc hands freed pages back where pyarrow's default (mimalloc)
-    keeps them: generation's merge of its part files into 8,192-row groups peaked at 221 MB against
-    315 MB (a 10M-token dataset), the whole generation of 1M tokens at 170 against 255 MB
-    (``docs/log.md``). Allocation never changes what is written."""
-    import pyarrow as pa
-
-    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
-        with contextlib.suppress(NotImplementedError):  # a build without jemalloc keeps its default
-            pa.set_memory_pool(pa.jemalloc_memory_pool())
-    return pa.default_memory_pool().backend_name
-
-
 def parquet_file(path: str | Path):
     """A Parquet file opened for streaming reads: ``pre_buffer=False``, so reading row group after row
     group keeps memory flat. pyarrow's default (``pre_buffer=True``) caches the byte ranges it has
@@ -64,7 +47,6 @@ def parquet_file(path: str | Path):
     from 91 to 202 MB, against a flat 140 MB without it (``docs/log.md``)."""
     import pyarrow.parquet as pq
 
-    lean_memory_pool()
     return pq.ParquetFile(path, pre_buffer=False)
 
 
