@@ -241,23 +241,27 @@ def main() -> None:
         help="only the evaluation workload: this checkpoint, "
         "real prompts (data/datasets/eval.parquet, 2 per op 2-8), stop at </answer>, ours vs HF",
     )
+    ap.add_argument(
+        "--kinds", nargs="+", default=["ours", "hf"], choices=["ours", "hf"], help="with --real: samplers"
+    )
     args = ap.parse_args()
     if args.real:
         res = {
             k: run(
                 _sample_real, args.threads, k, args.real, "data/datasets/eval.parquet", 2, list(range(2, 9))
             )
-            for k in ("ours", "hf")
+            for k in args.kinds
         }
         for k, r in res.items():
             print(
                 f"| evaluation workload ({k}) | {r['tok_s']:,.0f} generated tok/s | {r['tokens']:,} tokens "
                 f"in {r['seconds']:.1f} s |"
             )
-        print(
-            "speed-up vs HF generate on the evaluation workload: "
-            f"{res['ours']['tok_s'] / res['hf']['tok_s']:.1f}x"
-        )
+        if len(res) == 2:
+            print(
+                "speed-up vs HF generate on the evaluation workload: "
+                f"{res['ours']['tok_s'] / res['hf']['tok_s']:.2f}x"
+            )
         return
     cfg, p = model_config()
     td = p["train_defaults"]
