@@ -85,7 +85,7 @@ class PrefixCache:
         self.hists: list = [None] * (2 * cfg.n_layer if cfg.canon else 0)  # per layer: attention, MLP
         self.gen_k: list[torch.Tensor] = []
         self.gen_v: list[torch.Tensor] = []
-        self.pbias: torch.Tensor | None = None  # (A, 1, 1, L): 0 at prompt positions, -inf at padding
+        self.pmask: torch.Tensor | None = None  # (A, L): real prompt positions (never padding)
         self.t = -1  # the decoding step being written; -1 while prefilling
         self.m = 1  # rows per problem
 
@@ -96,7 +96,7 @@ class PrefixCache:
         cfg = self.cfg
         rep = cfg.n_head // cfg.n_kv_head
         if self.t < 0:  # prefill: causal over each prompt, keys/values kept
-            self.prompt_kv[layer] = (k.contiguous(), v.contiguous())  # (P, kv, L, hd)
+            self.prompt_kv[layer] = (k, v)  # (P, kv, L, hd)
             kk = k.repeat_interleave(rep, dim=1) if rep > 1 else k
             vv = v.repeat_interleave(rep, dim=1) if rep > 1 else v
             y = torch.nn.functional.scaled_dot_product_attention(q, kk, vv, is_causal=True)
@@ -104,22 +104,18 @@ class PrefixCache:
         A, m, t, kv, hd = len(self.lengths), self.m, self.t, cfg.n_kv_head, cfg.head_dim
         self.gen_k[layer][:, :, :, t] = k.view(A, m, kv, hd)
         self.gen_v[layer][:, :, :, t] = v.view(A, m, kv, hd)
-        qg = q.view(A, m, kv, rep, hd) * (1.0 / math.sqrt(hd))
-        pk, pv = self.prompt_kv[layer]  # shared by the problem's m rows
-        # prompt scores as one matmul per (problem, kv head) over its m * rep query rows
-        qp = qg.permute(0, 2, 1, 3, 4).reshape(A, kv, m * rep, hd)
-        # keys as a transposed view: BLAS reads (L, hd) rows 2x faster than a (hd, L) copy
-        s_p = torch.matmul(qp, pk.transpose(-1, -2)) + self.pbias  # (A, kv, m * rep, L); padding -inf
+        qg = q.view(A, m, kv, rep, hd)
+        pk, pv = self.prompt_kv[layer]  # (A, kv, L, hd), shared by the problem's m rows
+        scale = 1.0 / math.sqrt(hd)
+        s_p = torch.einsum("ankrd,akld->ankrl", qg, pk) * scale
+        s_p = s_p.masked_fill(~self.pmask.view(A, 1, 1, 1, -1), float("-inf"))
         gk, gv = self.gen_k[layer][:, :, :, : t + 1], self.gen_v[layer][:, :, :, : t + 1]
-        s_g = torch.matmul(qg, gk.transpose(-1, -2))  # (A, m, kv, rep, t + 1)
-        # one softmax over prompt and generated keys, without concatenating them
-        s_p = s_p.view(A, kv, m, rep, -1)
-        mx = torch.maximum(s_p.amax(-1).permute(0, 2, 1, 3), s_g.amax(-1)).unsqueeze(-1)  # (A, m, kv, rep, 1)
-        e_p = torch.exp(s_p - mx.permute(0, 2, 1, 3, 4))
-        e_g = torch.exp(s_g - mx)
-        den = e_p.sum(-1).permute(0, 2, 1, 3) + e_g.sum(-1)  # (A, m, kv, rep)
-        y_p = torch.matmul(e_p.view(A, kv, m * rep, -1), pv).view(A, kv, m, rep, hd).permute(0, 2, 1, 3, 4)
-        y = (y_p + torch.matmul(e_g, gv)) / den.unsqueeze(-1)
+        s_g = torch.einsum("ankrd,anktd->ankrt", qg, gk) * scale
+        w = torch.softmax(torch.cat([s_p, s_g], dim=-1), dim=-1)
+        L = pk.shape[2]
+        y = torch.einsum("ankrl,akld->ankrd", w[..., :L], pv) + torch.einsum(
+            "ankrt,anktd->ankrd", w[..., L:], gv
+        )
         return y.reshape(A * m, 1, -1)
 
     def canon(self, layer: int, which: int, module, h: torch.Tensor) -> torch.Tensor:
@@ -144,8 +140,7 @@ class PrefixCache:
         """After the prefill: every problem gets n rows."""
         P, L = len(self.lengths), self.prompt_kv[0][0].shape[2]
         self.hists = [hh.unsqueeze(1).expand(P, n, *hh.shape[1:]).contiguous() for hh in self.hists]
-        pad = torch.arange(L, device=device).view(1, L) >= self.lengths.view(P, 1)
-        self.pbias = torch.zeros(P, 1, 1, L, device=device).masked_fill(pad.view(P, 1, 1, L), float("-inf"))
+        self.pmask = torch.arange(L, device=device).view(1, L) < self.lengths.view(P, 1)
         kv, hd = self.cfg.n_kv_head, self.cfg.head_dim
         self.gen_k = [torch.empty(P, n, kv, self.max_new, hd, device=device) for _ in self.prompt_kv]
         self.gen_v = [torch.empty(P, n, kv, self.max_new, hd, device=device) for _ in self.prompt_kv]
@@ -161,7 +156,7 @@ class PrefixCache:
         self.gen_k = [g.index_select(0, keep) for g in self.gen_k]
         self.gen_v = [g.index_select(0, keep) for g in self.gen_v]
         self.hists = [hh.index_select(0, keep) for hh in self.hists]
-        self.pbias = self.pbias.index_select(0, keep)
+        self.pmask = self.pmask.index_select(0, keep)
         self.lengths = self.lengths.index_select(0, keep)
 
     def keep_rows(self, a: torch.Tensor, pos: torch.Tensor) -> None:
