@@ -478,7 +478,7 @@ def _write_bucket(args: tuple[TaskSpec, DatasetSpec, Bucket, int, str]) -> Tally
             if got >= target:
                 return
 
-    w = RowGroupWriter(part, SCHEMA)
+    w = RowGroupWriter(part, SCHEMA, CHUNK_ROWS)  # a part is temporary: small groups, read back lean
     for t in _tables(counted(), spec.name, task.modulus):
         w.add(t)
     w.close()
