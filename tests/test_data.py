@@ -1,6 +1,7 @@
 """Dataset specs, quotas, Parquet determinism, bad params, atomic writes, the generate stage's errors."""
 
 import hashlib
+from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -218,3 +219,40 @@ def test_the_package_picks_the_lean_arrow_pool_unless_told_otherwise():
     env["ARROW_DEFAULT_MEMORY_POOL"] = "system"  # the user's choice stands
     got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert got.stdout.strip() == "system"
+
+
+# Allocate 200 MB of Arrow buffers of 100 KB, free them, and report how much of it the process still
+# holds right away (RSS after the free over RSS at the peak, both above the start).
+_RETAINED = """
+import interplay, numpy as np, pyarrow as pa, pyarrow.compute as pc
+def rss():
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS"))
+a = pa.array(np.ones(12_500))
+before = rss()
+bs = [pc.add(a, 1.0) for _ in range(2_000)]
+peak = rss()
+del bs
+print(pa.default_memory_pool().backend_name, (rss() - before) / (peak - before))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc")
+def test_the_package_has_freed_arrow_memory_handed_back_at_once_unless_told_otherwise():
+    import os
+    import subprocess
+    import sys
+
+    ours = ("ARROW_DEFAULT_MEMORY_POOL", "JE_ARROW_MALLOC_CONF")
+    env = {k: v for k, v in os.environ.items() if k not in ours}
+
+    def retained(env):
+        cmd = [sys.executable, "-c", _RETAINED]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+        pool, frac = out.stdout.split()
+        if pool != "jemalloc":
+            pytest.skip("this pyarrow has no jemalloc")
+        return float(frac)
+
+    assert retained(env) < 0.1
+    env["JE_ARROW_MALLOC_CONF"] = "dirty_decay_ms:60000,muzzy_decay_ms:60000"  # the user's choice stands
+    assert retained(env) > 0.25
