@@ -152,6 +152,38 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_killed_writers_leftovers_go_with_the_next_write_of_its_target(tmp_path):
+    """A SIGKILL runs no clean-up: the temporary file of an atomic write and a build's part files stay.
+    The next write of the same target removes them, and only them (another target's temporaries,
+    a name of another shape and the output itself are kept)."""
+    from interplay import io
+
+    spec = data.dataset_spec("x", small(size={"problems": 5}, ops="2", modes=["forward"]))
+    task = TaskSpec()
+    stale_tmp = tmp_path / ".x.parquet.k2j4h5l6.tmp"
+    stale_parts = tmp_path / ".x.parts.a1b2c3d4"
+    (stale_parts / "sub").mkdir(parents=True)
+    (stale_parts / "sub" / "00000.parquet").write_bytes(b"part")
+    stale_tmp.write_bytes(b"partial")
+    keep = [
+        tmp_path / ".x.parquet.json.k2j4h5l6.tmp",  # another target's temporary
+        tmp_path / ".y.parquet.k2j4h5l6.tmp",
+        tmp_path / ".x.parquet.notrandom.tmp",  # not tempfile's shape
+        tmp_path / ".x.parts.keep",
+    ]
+    for p in keep:
+        p.write_bytes(b"other")
+    data.build(tmp_path / "x.parquet", task, spec)
+    assert not stale_tmp.exists() and not stale_parts.exists()
+    assert all(p.read_bytes() == b"other" for p in keep)
+    assert pq.ParquetFile(tmp_path / "x.parquet").metadata.num_rows == 5
+    stale_json = tmp_path / ".r.json.abcdefgh.tmp"
+    stale_json.write_text("{")
+    io.write_json(tmp_path / "r.json", {"a": 1})
+    assert not stale_json.exists() and (tmp_path / "r.json").read_text() == '{\n  "a": 1\n}\n'
+    assert io.remove_leftovers(tmp_path / "missing", ".r.json.", ".tmp") == []
+
+
 def _run_stage(tmp_path, params, name):
     return stagerun.run(tmp_path, params, "generate", name)
 
