@@ -92,13 +92,14 @@ class FakeJob:
         self.world["terminated"].append(self.name)
 
 
-def run_fake(plan, lanes_n, ticks=None, rcs=None):
+def run_fake(plan, lanes_n, ticks=None, rcs=None, rank=None):
     world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": [], "alone": []}
     ticks, rcs = ticks or {}, rcs or {}
     out = lanes.schedule(
         plan,
         lambda s, alone: FakeJob(s, world, ticks.get(s, 1), rcs.get(s, 0), alone),
         lanes=lanes_n,
+        rank=rank,
         poll_s=0,
         log=lambda _: None,
         sleep=lambda _: None,
@@ -119,6 +120,25 @@ def test_schedule_respects_dependencies_and_the_lane_limit():
     assert world["alone"] == ["d"]
     out1, world1 = run_fake(plan, 1)
     assert out1.ok and world1["peak"] == 1
+
+
+def test_the_first_targets_stages_start_before_the_rest():
+    # two findings off one base: ev@z -> fig_z, ev@y and ev@y2 -> fig_y; equal costs, so without ranks
+    # the ready evaluations start by name (y before z)
+    dag = {"base": set(), "ev@z": {"base"}, "ev@y": {"base"}, "ev@y2": {"base"}, "fig_z": {"ev@z"}}
+    dag["fig_y"] = {"ev@y", "ev@y2"}
+    plan = lanes.select(dag, {"base"})
+    rank = lanes.target_ranks(plan, dag, ["fig_z", "fig_y"])
+    assert rank == {"base": 0, "ev@z": 0, "fig_z": 0, "ev@y": 1, "ev@y2": 1, "fig_y": 1}
+    by_group = lanes.target_ranks(plan, dag, ["fig_y", "ev"])  # a foreach group's name: all its stages
+    assert by_group == {"base": 0, "ev@y": 0, "ev@y2": 0, "fig_y": 0, "ev@z": 1, "fig_z": 2}
+    assert lanes.target_ranks(plan, dag, []) == dict.fromkeys(plan, 0)
+    _, world = run_fake(plan, 1)
+    assert [s for s, _ in world["started"]][:3] == ["base", "ev@y", "ev@y2"]
+    out, world = run_fake(plan, 1, rank=rank)
+    assert out.ok and [s for s, _ in world["started"]] == ["base", "ev@z", "fig_z", "ev@y", "ev@y2", "fig_y"]
+    for name, finished_before in world["started"]:
+        assert plan[name] <= finished_before, name
 
 
 def test_a_long_stage_waits_for_short_ones_to_run_alone():

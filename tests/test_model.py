@@ -56,6 +56,18 @@ def test_save_load_round_trip(tmp_path):
     assert m2.lm_head.weight.data_ptr() == m2.model.embed_tokens.weight.data_ptr()
 
 
+def test_a_killed_saves_folder_goes_with_the_next_save_and_others_stay(tmp_path):
+    # what SIGKILL during save leaves: mkdtemp's ".<name>.<8 random>" folder with a partial file
+    left = tmp_path / ".ck.k2j4h5l6"
+    left.mkdir()
+    (left / "model.safetensors").write_bytes(b"partial")
+    other = tmp_path / ".ck_s1.k2j4h5l6"  # another run's temporary
+    other.mkdir()
+    M.save(make(), tmp_path / "ck")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ck_s1.k2j4h5l6", "ck"]
+    assert M.load(tmp_path / "ck") is not None
+
+
 def test_a_flipped_bit_in_saved_weights_is_refused(tmp_path):
     m = make()
     M.save(m, tmp_path / "ck")

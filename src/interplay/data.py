@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from interplay.io import atomic_path, parquet_batches
+from interplay.io import atomic_path, parquet_batches, remove_leftovers
 from interplay.params import as_choice, as_float, as_int, check_keys, need, weights
 from interplay.task.generate import Example, stream
 from interplay.task.lexicon import CONTEXTS
@@ -478,7 +478,7 @@ def _write_bucket(args: tuple[TaskSpec, DatasetSpec, Bucket, int, str]) -> Tally
             if got >= target:
                 return
 
-    w = RowGroupWriter(part, SCHEMA)
+    w = RowGroupWriter(part, SCHEMA, CHUNK_ROWS)  # a part is temporary: small groups, read back lean
     for t in _tables(counted(), spec.name, task.modulus):
         w.add(t)
     w.close()
@@ -496,6 +496,7 @@ def build(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path.parent, f".{path.stem}.parts.")  # a killed build's parts (a dataset's size)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}.parts.") as parts_dir:
         jobs = [(task, spec, b, n, f"{parts_dir}/{i:05d}.parquet") for i, (b, n) in enumerate(quotas(spec))]
         if workers <= 1:

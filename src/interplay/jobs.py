@@ -177,6 +177,7 @@ class Evaluate:
     dataset: str
     cfg: E.EvalConfig
     ranges: dict[str, list[int]]
+    ops: list[int]  # the ops it samples: ``cfg.ops``, else every op of its dataset
 
 
 def evaluate(p: Mapping[str, Any], name: str) -> Evaluate:
@@ -199,13 +200,15 @@ def evaluate(p: Mapping[str, Any], name: str) -> Evaluate:
         isinstance(model, str) and model in runs.all_runs(p), f"{key}.model", f"unknown run '{model}'"
     )
     _eval_dataset(p, entry["dataset"], f"{key}.dataset")
+    ops = sorted(data.dataset_spec(entry["dataset"], _mapping(p, "datasets")[entry["dataset"]]).ops())
     if cfg.ops is not None:
-        have = data.dataset_spec(entry["dataset"], _mapping(p, "datasets")[entry["dataset"]]).ops()
-        missing = sorted(set(E.op_list(cfg.ops, f"{key}.ops")) - set(have))
+        wanted = E.op_list(cfg.ops, f"{key}.ops")
+        missing = sorted(set(wanted) - set(ops))
         params.need(
             not missing, f"{key}.ops", f"dataset '{entry['dataset']}' has no problems at op {missing}"
         )
-    return Evaluate(name, entry["model"], entry["dataset"], cfg, ranges)
+        ops = sorted(wanted)
+    return Evaluate(name, entry["model"], entry["dataset"], cfg, ranges, ops)
 
 
 @dataclass(frozen=True)
@@ -410,20 +413,9 @@ def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -
             cfg["op_groups"] = [
                 sorted(data.parse_ops(g, f"findings.process.op_groups[{i}]")) for i, g in enumerate(groups)
             ]
-    if key != "ladder":
-        _check_ops_covered(p, key, cfg, ranges)
+    _check_ops_covered(p, key, cfg, ranges)  # nothing to check for the ladder
     check_declared(key, reads, dvc_yaml)
     return Figures(key, cfg, ranges, reads)
-
-
-def _evaluated_ops(p: Mapping[str, Any], name: str) -> set[int]:
-    """The ops evaluation ``name`` samples: its ``ops`` setting, else every op of its dataset."""
-    from interplay import evaluate as E
-
-    job = evaluate(p, name)
-    if job.cfg.ops is not None:
-        return set(E.op_list(job.cfg.ops, f"evaluate.runs.{name}.ops"))
-    return set(data.dataset_spec(job.dataset, _mapping(p, "datasets")[job.dataset]).ops())
 
 
 def _check_ops_covered(
@@ -449,7 +441,7 @@ def _check_ops_covered(
         groups["runs"] = (runs.seed_names(*cfg["runs"].values()), need)
     for group, (names, need) in groups.items():
         for name in names:
-            missing = sorted(need - _evaluated_ops(p, name))
+            missing = sorted(need - set(evaluate(p, name).ops))
             params.need(
                 not missing,
                 f"evaluate.runs.{name}.ops",

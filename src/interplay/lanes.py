@@ -10,8 +10,9 @@ and does the ordering itself:
 
 1. the DAG comes from DVC (``Repo.index.graph``), the stages that need running from
    ``dvc status --json`` plus everything downstream of them (their inputs will change);
-2. a stage starts once every planned stage upstream of it has finished; among the ready ones the
-   one with the longest weighted path to the end of the DAG goes first (pre-training before RL);
+2. a stage starts once every planned stage upstream of it has finished; among the ready ones those
+   of the first target named go first (``figures_edge report``: finding 1, then the rest), then the
+   one with the longest weighted path to the end of the DAG (pre-training before RL);
 3. a stage that would run alone (nothing else running or ready) gets every lane's threads;
 4. a failed stage stops its descendants; the others finish; the exit status is non-zero.
 
@@ -159,6 +160,26 @@ def topological(upstream: Mapping[str, frozenset[str]]) -> list[str]:
     return order
 
 
+def target_ranks(
+    plan: Mapping[str, frozenset[str]], upstream: Mapping[str, Iterable[str]], targets: Iterable[str]
+) -> dict[str, int]:
+    """Each planned stage's rank: the position of the first target (in the order given) that needs it.
+
+    ``python -m interplay.lanes figures_edge report`` thus starts finding 1's stages before any other
+    ready stage, and the rest of the grid after them: with a run split into segments, the first
+    target's results are complete as early as the lanes allow. Without targets every rank is 0."""
+    targets = list(targets)
+    rank: dict[str, int] = {}
+    for i, t in enumerate(targets):
+        stack = [s for s in upstream if s == t or s.split("@", 1)[0] == t]
+        while stack:
+            s = stack.pop()
+            if s not in rank:
+                rank[s] = i
+                stack.extend(upstream[s])
+    return {s: rank.get(s, len(targets)) for s in plan}  # a stage no target needs: after them all
+
+
 def priorities(plan: Mapping[str, frozenset[str]], cost: Callable[[str], float] = weight) -> dict[str, float]:
     """Each stage's cost plus the costliest chain of planned stages downstream of it."""
     down: dict[str, list[str]] = {s: [] for s in plan}
@@ -199,6 +220,7 @@ def schedule(
     cost: Callable[[str], float] = weight,
     progress: Callable[[str], str | None] = lambda s: None,
     heartbeat_s: float = 60.0,
+    rank: Mapping[str, int] | None = None,
 ) -> Outcome:
     """Run ``plan`` (stage -> planned upstream stages) with at most ``lanes`` jobs at a time.
 
@@ -210,10 +232,12 @@ def schedule(
     ``start(stage, alone)`` launches a job; ``alone`` is true when nothing else runs or is ready. Then
     nothing can become ready before this stage ends (every other stage waits on it), so it may use
     every lane's threads (the base pre-training when only finding 1 is asked for). A lone ready stage
-    waits for running ones that are expected to end within a tenth of its own cost, to run alone."""
+    waits for running ones that are expected to end within a tenth of its own cost, to run alone.
+    ``rank`` (``target_ranks``) orders the ready stages before their priority: lower ranks first."""
     if lanes < 1:
         raise LanesError(f"lanes: expected >= 1, got {lanes}")
     prio = priorities(plan, cost)
+    order = dict(rank or {})
     waiting = dict(plan)
     running: dict[str, tuple[Job, float]] = {}
     out = Outcome()
@@ -244,7 +268,9 @@ def schedule(
                     del waiting[s]
                     out.skipped.append(s)
                     blocked.add(s)
-            ready = sorted((s for s, ups in waiting.items() if ups <= done), key=lambda s: (-prio[s], s))
+            ready = sorted(
+                (s for s, ups in waiting.items() if ups <= done), key=lambda s: (order.get(s, 0), -prio[s], s)
+            )
             if (
                 len(ready) == 1
                 and running
@@ -555,15 +581,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         jobs.wait_stale()
     try:
-        plan = select(dag(root), changed(root), args.targets)
+        upstream = dag(root)
+        plan = select(upstream, changed(root), args.targets)
     except LanesError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     cost = measured_cost(root)
     prio = priorities(plan, cost)
+    rank = target_ranks(plan, upstream, args.targets)
     print(f"{len(plan)} stages to run, {args.lanes} lanes x {threads} thread(s)")
     if args.dry:
-        for s in sorted(plan, key=lambda s: (-prio[s], s)):
+        for s in sorted(plan, key=lambda s: (rank[s], -prio[s], s)):
             print(f"  {s}  (after: {', '.join(sorted(plan[s])) or '-'})")
         return 0
     extra = ["--no-run-cache"] if args.no_run_cache else []
@@ -574,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         lanes=args.lanes,
         cost=cost,
         progress=lambda s: last_progress(root / LOG_DIR / f"{s}.log"),
+        rank=rank,
     )
     wall = time.monotonic() - t0
     # remember how long the stages that really ran took (not those DVC found unchanged and skipped)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from interplay.io import remove_leftovers
 from interplay.params import need, option, parse
 
 CANON_WIDTH = 4  # taps of a Canon convolution: the token itself and the 3 before it
@@ -369,6 +370,7 @@ def save(
 
     out = Path(directory)
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out.parent, f".{out.name}.")  # what a killed save of this folder left
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         save_file(state_for_save(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
