@@ -35,3 +35,21 @@ def test_every_dvc_stage_says_what_it_does():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     missing = [name for name, st in stages.items() if not (st.get("do") or st).get("desc")]
     assert stages and missing == []
+
+
+def test_every_interval_the_readme_quotes_is_the_reports_own():
+    """One interval per quantity: each "estimate [low, high]" in the README's results section appears,
+    digit for digit, in a finding of ``reports/findings/`` and in ``reports/report.md``."""
+    import json
+
+    readme = (ROOT / "README.md").read_text()
+    results = readme.split("## What it finds", 1)[1].split("\n## ", 1)[0]
+    interval = re.compile(r"[+-]?\d+\.\d \[-?\d+\.\d, -?\d+\.\d\]")
+    quoted = {m.group(0).lstrip("+") for m in interval.finditer(results)}
+    assert quoted, "no interval found in the README's results: the pattern or the section moved"
+    findings = " ".join(
+        json.dumps(json.loads(p.read_text())) for p in (ROOT / "reports/findings").glob("*.json")
+    )
+    report = (ROOT / "reports/report.md").read_text()
+    assert sorted(q for q in quoted if q not in findings) == []
+    assert sorted(q for q in quoted if q not in report) == []

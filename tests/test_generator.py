@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from interplay.task.generate import regenerate, split_of, stream
+from interplay.task import generate as gen
+from interplay.task.generate import SeenQids, regenerate, split_of, stream
 from interplay.task.lexicon import CONTEXTS
 from interplay.task.parse import parse
 from interplay.task.spec import TaskSpec, tier_for
@@ -238,6 +239,60 @@ def test_stream_is_deterministic_and_distinct():
     assert a == b
     qids = [e.qid for e in itertools.islice(stream(spec, "pre", "zoo", "forward", 2), 200)]
     assert len(set(qids)) == 200
+
+
+def _reference_stream(spec, split, context, mode, op, n):
+    """The stream's rule written out with a plain set of full qids; also counts the duplicates met."""
+    seen, out, dups = set(), [], 0
+    for ordinal in itertools.count():
+        key = gen.seed_key(spec, split, context, mode, op, ordinal)
+        for attempt in itertools.count():
+            try:
+                _, r = gen.try_attempt(spec, context, mode, op, gen.attempt_rng(key, attempt))
+            except gen.Reject:
+                continue
+            qid, _ = gen._hashes(r, f"{r.trace} Answer: {r.answer}.")
+            if split_of(qid, spec.splits) != split:
+                continue
+            if qid in seen:
+                dups += 1
+                continue
+            seen.add(qid)
+            out.append((ordinal, attempt, qid))
+            break
+        if len(out) == n:
+            return out, dups
+
+
+def test_the_compact_seen_table_keeps_the_streams_problems():
+    # values mod 2 and no distractors at op 2: the same problem comes back often (about 100 times in
+    # the first 200), so the dedup is exercised
+    spec = TaskSpec(master_seed=5, modulus=2, const_range=(0, 1), names="compact", distractor_keep=0.0)
+    want, dups = _reference_stream(spec, "pre", "zoo", "forward", 2, 200)
+    assert dups > 0
+    got = [
+        (e.ordinal, e.attempt, e.qid) for e in itertools.islice(stream(spec, "pre", "zoo", "forward", 2), 200)
+    ]
+    assert got == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    picks=st.lists(st.integers(0, 400), min_size=1, max_size=600),
+    capacity=st.integers(1, 64),
+)
+def test_seen_qids_behaves_as_a_set_of_qids(picks, capacity):
+    import hashlib
+
+    pool = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(400)] + ["0" * 64]
+    table, plain = SeenQids(capacity), set()
+    for i in picks:
+        q = pool[i]
+        assert (q in table) == (q in plain)
+        assert table.add(q) == (q not in plain)
+        plain.add(q)
+        assert len(table) == len(plain)
+    assert all((q in table) == (q in plain) for q in pool)
 
 
 def test_splits_own_disjoint_prompts():
