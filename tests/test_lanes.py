@@ -149,6 +149,9 @@ def test_simulate_gives_the_schedules_wall_time_for_known_stage_costs():
     assert lanes.simulate(plan, cost, lanes=1) == 115.0  # one lane: the sum
     # finding e first (its rank 0) does not change the two-lane end here, only who waits
     assert lanes.simulate(plan, cost, lanes=2, rank=lanes.target_ranks(plan, DAG, ["e", "d"])) == 65.0
+    line = lanes.estimate_line(plan, cost, 2, {}, timed={"a", "b", "c"})
+    assert line.startswith("about 0.02 h in 2 lanes (0.03 h of stage time); 3 stages timed")
+    assert line.endswith("2 by the per-kind weights: d, e")
 
 
 def test_each_finished_stage_is_reported_as_it_ends_and_recorded_only_if_dvc_ran_it(tmp_path):

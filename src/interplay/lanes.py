@@ -236,9 +236,8 @@ def schedule(
     nothing can become ready before this stage ends (every other stage waits on it), so it may use
     every lane's threads (the base pre-training when only finding 1 is asked for). A lone ready stage
     waits for running ones that are expected to end within a tenth of its own cost, to run alone.
-    ``rank`` (``target_ranks``) orders the ready stages before their priority: lower ranks first.
-    ``on_done(stage, seconds)`` runs as each stage succeeds (the runner records its time there, so a
-    run that is killed later keeps what it measured)."""
+    ``rank`` (``target_ranks``) orders ready stages before priority; ``on_done(stage, seconds)`` runs
+    as each stage succeeds (the runner records its time there: a run killed later keeps it)."""
     if lanes < 1:
         raise LanesError(f"lanes: expected >= 1, got {lanes}")
     prio = priorities(plan, cost)
@@ -277,14 +276,8 @@ def schedule(
             ready = sorted(
                 (s for s, ups in waiting.items() if ups <= done), key=lambda s: (order.get(s, 0), -prio[s], s)
             )
-            if (
-                len(ready) == 1
-                and running
-                and all(
-                    cost(r) - (clock() - began) < 0.1 * cost(ready[0]) for r, (_, began) in running.items()
-                )
-            ):
-                ready = []  # a long stage next to short ones that end soon: wait, then run it alone
+            if _wait_to_run_alone(ready, running, cost, clock()):
+                ready = []
             for s in ready[: lanes - len(running)]:
                 del waiting[s]
                 alone = not running and len(ready) == 1
@@ -298,6 +291,18 @@ def schedule(
             job.terminate()
         raise
     return out
+
+
+def _wait_to_run_alone(
+    ready: list[str], running: Mapping[str, tuple[Job, float]], cost: Callable[[str], float], now: float
+) -> bool:
+    """A long stage, ready alone, next to running ones expected to end within a tenth of its cost:
+    better to wait for them and run it with every lane's threads."""
+    return (
+        len(ready) == 1
+        and bool(running)
+        and all(cost(r) - (now - began) < 0.1 * cost(ready[0]) for r, (_, began) in running.items())
+    )
 
 
 def simulate(
@@ -336,6 +341,23 @@ def simulate(
         rank=rank,
     )
     return clock[0]
+
+
+def estimate_line(
+    plan: Mapping[str, frozenset[str]],
+    cost: Callable[[str], float],
+    lanes: int,
+    rank: Mapping[str, int],
+    timed: set[str],
+) -> str:
+    """``--estimate``'s answer: the simulated wall time, and which stages' costs were measured."""
+    guessed = sorted(s for s in plan if s not in timed)
+    wall = simulate(plan, cost, lanes, rank)
+    return (
+        f"about {wall / 3600:.2f} h in {lanes} lanes ({sum(map(cost, plan)) / 3600:.2f} h of stage "
+        f"time); {len(plan) - len(guessed)} stages timed by an earlier run ({TIMES}), {len(guessed)} by "
+        f"the per-kind weights{': ' + ', '.join(guessed) if guessed else ''}"
+    )
 
 
 def heartbeat(
@@ -654,14 +676,7 @@ def main(argv: list[str] | None = None) -> int:
     rank = target_ranks(plan, upstream, args.targets)
     print(f"{len(plan)} stages to run, {args.lanes} lanes x {threads} thread(s)")
     if args.estimate:
-        seen = _load_times(root)
-        guessed = sorted(s for s in plan if s not in seen)
-        wall = simulate(plan, cost, args.lanes, rank)
-        print(
-            f"about {wall / 3600:.2f} h in {args.lanes} lanes ({sum(map(cost, plan)) / 3600:.2f} h of stage "
-            f"time); {len(plan) - len(guessed)} stages timed by an earlier run ({TIMES}), {len(guessed)} by "
-            f"the per-kind weights{': ' + ', '.join(guessed) if guessed else ''}"
-        )
+        print(estimate_line(plan, cost, args.lanes, rank, set(_load_times(root))))
         return 0
     if args.dry:
         for s in sorted(plan, key=lambda s: (rank[s], -prio[s], s)):
