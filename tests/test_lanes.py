@@ -141,6 +141,44 @@ def test_the_first_targets_stages_start_before_the_rest():
         assert plan[name] <= finished_before, name
 
 
+def test_simulate_gives_the_schedules_wall_time_for_known_stage_costs():
+    plan = lanes.select(DAG, {"a", "e"})
+    cost = {"a": 10.0, "b": 50.0, "c": 20.0, "d": 5.0, "e": 30.0}.__getitem__
+    # two lanes: a and e at 0; b at 10 (a done); c at 30 (e done); d at 60 (b done), ends at 65
+    assert lanes.simulate(plan, cost, lanes=2) == 65.0
+    assert lanes.simulate(plan, cost, lanes=1) == 115.0  # one lane: the sum
+    # finding e first (its rank 0) does not change the two-lane end here, only who waits
+    assert lanes.simulate(plan, cost, lanes=2, rank=lanes.target_ranks(plan, DAG, ["e", "d"])) == 65.0
+    line = lanes.estimate_line(plan, cost, 2, {}, timed={"a", "b", "c"})
+    assert line.startswith("about 0.02 h in 2 lanes (0.03 h of stage time); 3 stages timed")
+    assert line.endswith("2 by the per-kind weights: d, e")
+
+
+def test_each_finished_stage_is_reported_as_it_ends_and_recorded_only_if_dvc_ran_it(tmp_path):
+    plan = lanes.select(DAG, {"a", "e"})
+    seen = []
+    world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": [], "alone": []}
+    lanes.schedule(
+        plan,
+        lambda s, alone: FakeJob(s, world, 1, 1 if s == "c" else 0, alone),
+        lanes=2,
+        poll_s=0,
+        log=lambda _: None,
+        sleep=lambda _: None,
+        on_done=lambda s, t: seen.append((s, sorted(world["finished"]))),
+    )
+    # every successful stage, each reported when it ends (not all at the end); c failed, d never ran
+    assert [s for s, _ in seen] == ["a", "e", "b"]
+    assert all(s in finished for s, finished in seen)
+    logs = tmp_path / lanes.LOG_DIR
+    logs.mkdir(parents=True)
+    (logs / "a.log").write_text("Running stage 'a':\n> python stages/a.py\n")
+    (logs / "b.log").write_text("Stage 'b' didn't change, skipping\n")
+    lanes._record_if_ran(tmp_path, "a", 12.34)
+    lanes._record_if_ran(tmp_path, "b", 3.0)
+    assert lanes._load_times(tmp_path) == {"a": 12.3}
+
+
 def test_a_long_stage_waits_for_short_ones_to_run_alone():
     # e (short) and g (short) start; l (long, after g) becomes ready while e still runs: it waits for e
     plan = {"e": frozenset(), "g": frozenset(), "l": frozenset({"g"})}

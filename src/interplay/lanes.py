@@ -18,7 +18,9 @@ and does the ordering itself:
 
 The result is what ``dvc repro`` of the same targets gives: the same stages, the same ``dvc.lock``.
 ``python -m interplay.lanes [targets ...] [-j 2] [--threads 1] [--dry] [--kill-stale]``; logs go to
-``.dvc/tmp/lanes/<stage>.log``.
+``.dvc/tmp/lanes/<stage>.log``, and each finished stage's seconds to ``.dvc/tmp/lanes/seconds.json``.
+``--estimate`` prints the plan's wall time simulated from those seconds (``--from-scratch``: every
+stage of the targets, as from a clean clone).
 
 Stopping: Ctrl-C, SIGTERM or SIGHUP ends every running job's process group (a stage stopped this way
 resumes from its last checkpoint next time) and exits with 128 + the signal number. The running jobs
@@ -221,6 +223,7 @@ def schedule(
     progress: Callable[[str], str | None] = lambda s: None,
     heartbeat_s: float = 60.0,
     rank: Mapping[str, int] | None = None,
+    on_done: Callable[[str, float], None] = lambda stage, seconds: None,
 ) -> Outcome:
     """Run ``plan`` (stage -> planned upstream stages) with at most ``lanes`` jobs at a time.
 
@@ -233,7 +236,8 @@ def schedule(
     nothing can become ready before this stage ends (every other stage waits on it), so it may use
     every lane's threads (the base pre-training when only finding 1 is asked for). A lone ready stage
     waits for running ones that are expected to end within a tenth of its own cost, to run alone.
-    ``rank`` (``target_ranks``) orders the ready stages before their priority: lower ranks first."""
+    ``rank`` (``target_ranks``) orders ready stages before priority; ``on_done(stage, seconds)`` runs
+    as each stage succeeds (the runner records its time there: a run killed later keeps it)."""
     if lanes < 1:
         raise LanesError(f"lanes: expected >= 1, got {lanes}")
     prio = priorities(plan, cost)
@@ -259,6 +263,7 @@ def schedule(
                     done.add(s)
                     out.finished.append(s)
                     log(f"[{clock() - t0:7.0f}s] done   {s} ({out.seconds[s]:.0f} s)")
+                    on_done(s, out.seconds[s])
                 else:
                     out.failed[s] = rc
                     log(f"[{clock() - t0:7.0f}s] FAILED {s} (exit {rc}; log: {LOG_DIR / (s + '.log')})")
@@ -271,14 +276,8 @@ def schedule(
             ready = sorted(
                 (s for s, ups in waiting.items() if ups <= done), key=lambda s: (order.get(s, 0), -prio[s], s)
             )
-            if (
-                len(ready) == 1
-                and running
-                and all(
-                    cost(r) - (clock() - began) < 0.1 * cost(ready[0]) for r, (_, began) in running.items()
-                )
-            ):
-                ready = []  # a long stage next to short ones that end soon: wait, then run it alone
+            if _wait_to_run_alone(ready, running, cost, clock()):
+                ready = []
             for s in ready[: lanes - len(running)]:
                 del waiting[s]
                 alone = not running and len(ready) == 1
@@ -292,6 +291,73 @@ def schedule(
             job.terminate()
         raise
     return out
+
+
+def _wait_to_run_alone(
+    ready: list[str], running: Mapping[str, tuple[Job, float]], cost: Callable[[str], float], now: float
+) -> bool:
+    """A long stage, ready alone, next to running ones expected to end within a tenth of its cost:
+    better to wait for them and run it with every lane's threads."""
+    return (
+        len(ready) == 1
+        and bool(running)
+        and all(cost(r) - (now - began) < 0.1 * cost(ready[0]) for r, (_, began) in running.items())
+    )
+
+
+def simulate(
+    plan: Mapping[str, frozenset[str]],
+    cost: Callable[[str], float],
+    lanes: int = 2,
+    rank: Mapping[str, int] | None = None,
+) -> float:
+    """Seconds ``schedule`` would take for ``plan`` if every stage took ``cost(stage)``: the same
+    ordering rules, run on a simulated clock with one-second ticks (``--estimate``)."""
+    clock = [0.0]
+
+    class Timed:
+        def __init__(self, stage: str) -> None:
+            self.end = clock[0] + cost(stage)
+
+        def poll(self) -> int | None:
+            return 0 if clock[0] >= self.end else None
+
+        def terminate(self) -> None:
+            pass
+
+    def tick(_: float) -> None:
+        clock[0] += 1.0
+
+    schedule(
+        plan,
+        lambda stage, alone: Timed(stage),
+        lanes=lanes,
+        poll_s=1.0,
+        log=lambda _: None,
+        clock=lambda: clock[0],
+        sleep=tick,
+        cost=cost,
+        heartbeat_s=float("inf"),
+        rank=rank,
+    )
+    return clock[0]
+
+
+def estimate_line(
+    plan: Mapping[str, frozenset[str]],
+    cost: Callable[[str], float],
+    lanes: int,
+    rank: Mapping[str, int],
+    timed: set[str],
+) -> str:
+    """``--estimate``'s answer: the simulated wall time, and which stages' costs were measured."""
+    guessed = sorted(s for s in plan if s not in timed)
+    wall = simulate(plan, cost, lanes, rank)
+    return (
+        f"about {wall / 3600:.2f} h in {lanes} lanes ({sum(map(cost, plan)) / 3600:.2f} h of stage "
+        f"time); {len(plan) - len(guessed)} stages timed by an earlier run ({TIMES}), {len(guessed)} by "
+        f"the per-kind weights{': ' + ', '.join(guessed) if guessed else ''}"
+    )
 
 
 def heartbeat(
@@ -549,6 +615,13 @@ def _ran(root: Path, stage: str) -> bool:
         return False
 
 
+def _record_if_ran(root: Path, stage: str, seconds: float) -> None:
+    """Remember how long a stage took for the next run's priorities and estimates, unless DVC found it
+    unchanged and skipped it (those few seconds say nothing about the stage)."""
+    if _ran(root, stage):
+        record_times(root, {stage: seconds})
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m interplay.lanes", description=__doc__.split("\n\n")[0])
     ap.add_argument("targets", nargs="*", help="stages or foreach groups (default: the whole DAG)")
@@ -560,6 +633,16 @@ def main(argv: list[str] | None = None) -> int:
         help=f"torch threads per stage ({THREADS_ENV}); default: CPU cores // lanes, at least 1",
     )
     ap.add_argument("--dry", action="store_true", help="print the plan and exit")
+    ap.add_argument(
+        "--estimate",
+        action="store_true",
+        help="print the plan's simulated wall time from the recorded stage seconds and exit",
+    )
+    ap.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="plan every stage of the targets, as a clean clone would (with --dry or --estimate)",
+    )
     ap.add_argument("--no-run-cache", action="store_true", help="passed on to dvc repro")
     ap.add_argument(
         "--kill-stale",
@@ -573,16 +656,18 @@ def main(argv: list[str] | None = None) -> int:
     if threads < 1:
         ap.error(f"--threads: expected >= 1, got {threads}")
     root = Path.cwd()
+    if args.from_scratch and not (args.dry or args.estimate):
+        ap.error("--from-scratch only goes with --dry or --estimate")
     install_stop_handlers()
     jobs = JobsFile(root)
     if args.kill_stale:
         for s, pgid in sorted(jobs.end_stale().items()):
             print(f"ended {s} (process group {pgid}), left running by an earlier run")
-    else:
+    elif not (args.dry or args.estimate):  # looking at a plan runs nothing: no need to wait
         jobs.wait_stale()
     try:
         upstream = dag(root)
-        plan = select(upstream, changed(root), args.targets)
+        plan = select(upstream, set(upstream) if args.from_scratch else changed(root), args.targets)
     except LanesError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -590,6 +675,9 @@ def main(argv: list[str] | None = None) -> int:
     prio = priorities(plan, cost)
     rank = target_ranks(plan, upstream, args.targets)
     print(f"{len(plan)} stages to run, {args.lanes} lanes x {threads} thread(s)")
+    if args.estimate:
+        print(estimate_line(plan, cost, args.lanes, rank, set(_load_times(root))))
+        return 0
     if args.dry:
         for s in sorted(plan, key=lambda s: (rank[s], -prio[s], s)):
             print(f"  {s}  (after: {', '.join(sorted(plan[s])) or '-'})")
@@ -603,11 +691,9 @@ def main(argv: list[str] | None = None) -> int:
         cost=cost,
         progress=lambda s: last_progress(root / LOG_DIR / f"{s}.log"),
         rank=rank,
+        on_done=lambda s, t: _record_if_ran(root, s, t),
     )
     wall = time.monotonic() - t0
-    # remember how long the stages that really ran took (not those DVC found unchanged and skipped)
-    ran = {s: t for s, t in out.seconds.items() if s in out.finished and _ran(root, s)}
-    record_times(root, ran)
     busy = sum(out.seconds.values())
     print(f"{len(out.finished)} stages in {wall:.0f} s wall ({busy:.0f} s of stage time)")
     if not out.ok:
