@@ -358,12 +358,14 @@ def row(ex: Example, dataset: str, modulus: int | None) -> dict[str, Any]:
 # rows a writer holds (50,000 made peak memory grow with the dataset up to that many rows)
 ROW_GROUP = 8_192
 CHUNK_ROWS = 2_048  # rows a generation worker renders before writing them out (memory, not bytes)
+MERGE_ROWS = 512  # rows the merge reads at a time: a group overshoots its 8,192 rows by less than this
 
 
 class RowGroupWriter:
     """A Parquet writer that writes exactly ``row_group`` rows per row group (the last one fewer),
     each from contiguous arrays, whatever sizes its tables come in: the file is a function of the
-    rows alone. Holds at most one row group in memory."""
+    rows alone. Holds one row group in memory, plus the rows of the table that overfilled it and, while
+    a group is made contiguous, the copy of one column."""
 
     def __init__(self, path: str | Path, schema: pa.Schema, row_group: int | None = None) -> None:
         self.writer = pq.ParquetWriter(path, schema, compression="zstd")
@@ -379,10 +381,18 @@ class RowGroupWriter:
 
     def _flush(self, rows: int) -> None:
         t = pa.concat_tables(self.pending)
-        group, rest = t.slice(0, rows).combine_chunks(), t.slice(rows)
+        rest, schema = t.slice(rows), t.schema
+        columns = t.slice(0, rows).columns
         self.pending, self.n = ([rest] if rest.num_rows else []), rest.num_rows
-        del t  # the consumed tables go before the group is encoded: one copy of it alive, not two
-        self.writer.write_table(group, row_group_size=rows)
+        del t
+        # made contiguous one column at a time, each column's pieces dropped once it is copied: the
+        # pieces live beside the copy of one column, not of the whole group (the group's largest
+        # column, the graph, is a third of it; a group's peak Arrow memory fell from 2.5 to 1.5 groups)
+        for i, col in enumerate(columns):
+            columns[i] = None
+            columns[i] = col.combine_chunks()
+            del col
+        self.writer.write_table(pa.Table.from_arrays(columns, schema=schema), row_group_size=rows)
 
     def close(self) -> None:
         if self.n:
@@ -478,7 +488,7 @@ def _write_bucket(args: tuple[TaskSpec, DatasetSpec, Bucket, int, str]) -> Tally
             if got >= target:
                 return
 
-    w = RowGroupWriter(part, SCHEMA, CHUNK_ROWS)  # a part is temporary: small groups, read back lean
+    w = RowGroupWriter(part, SCHEMA, MERGE_ROWS)  # a part is temporary: small groups, read back lean
     for t in _tables(counted(), spec.name, task.modulus):
         w.add(t)
     w.close()
@@ -519,7 +529,7 @@ def build(
         with atomic_path(path) as tmp:
             w = RowGroupWriter(tmp, schema)
             for job in jobs:
-                for batch in parquet_batches(job[-1], CHUNK_ROWS):
+                for batch in parquet_batches(job[-1], MERGE_ROWS):
                     w.add(pa.Table.from_batches([batch]).cast(schema))
             w.close()
     return total.as_dict()

@@ -121,13 +121,7 @@ def select(
             if not hit:
                 raise LanesError(f"unknown stage {t!r} (known: {', '.join(sorted(ups))})")
             roots |= hit
-        scope = set()
-        stack = list(roots)
-        while stack:
-            s = stack.pop()
-            if s not in scope:
-                scope.add(s)
-                stack.extend(ups[s])
+        scope = _with_ancestors(ups, roots)
     changed = set(changed)
     unknown = changed - ups.keys()
     if unknown:
@@ -137,6 +131,18 @@ def select(
         if s in scope and (s in changed or ups[s] & planned):
             planned.add(s)
     return {s: ups[s] & planned for s in topological(ups) if s in planned}
+
+
+def _with_ancestors(upstream: Mapping[str, Iterable[str]], roots: Iterable[str]) -> set[str]:
+    """``roots`` and every stage upstream of them."""
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        s = stack.pop()
+        if s not in seen:
+            seen.add(s)
+            stack.extend(upstream[s])
+    return seen
 
 
 def topological(upstream: Mapping[str, frozenset[str]]) -> list[str]:
@@ -173,12 +179,9 @@ def target_ranks(
     targets = list(targets)
     rank: dict[str, int] = {}
     for i, t in enumerate(targets):
-        stack = [s for s in upstream if s == t or s.split("@", 1)[0] == t]
-        while stack:
-            s = stack.pop()
-            if s not in rank:
-                rank[s] = i
-                stack.extend(upstream[s])
+        hit = [s for s in upstream if s == t or s.split("@", 1)[0] == t]
+        for s in _with_ancestors(upstream, hit) - rank.keys():
+            rank[s] = i
     return {s: rank.get(s, len(targets)) for s in plan}  # a stage no target needs: after them all
 
 
