@@ -219,6 +219,31 @@ def test_process_and_midrl_and_context(workdir):
     assert h.metrics["beta 0.5/hard @n - rl_only"] == g.metrics["beta 0.5/hard @n - rl_only"]
 
 
+def test_a_holm_verdicts_cells_carry_one_interval_in_every_table(workdir):
+    """One interval per quantity: where a Holm verdict rests on a cell of the difference table, the
+    table shows the verdict's corrected interval (marked), not a second, plain 95% one."""
+    write("out", fake_eval({2: 0.3, 3: 0.2, 4: 0.1, 5: 0.05, 6: 0.0, 7: 0.0}))
+    write("p1", fake_eval({2: 0.5, 3: 0.4, 4: 0.2, 5: 0.1, 6: 0.0, 7: 0.0}, seed=5))
+    write("p2", fake_eval({2: 0.4, 3: 0.3, 4: 0.2, 5: 0.1, 6: 0.0, 7: 0.0}, seed=6))
+    cfg = {"runs": {"outcome": "out", "a": "p1", "b": "p2"}, "outcome_label": "outcome"}
+    f = F.process_rewards({**cfg, "op_groups": [[2, 3, 4, 5], [6, 7]]}, RANGES, Path("figs"))
+    rule_rows = {r.split("|")[1].strip(): r.split("|")[2].strip() for r in f.tables[0].splitlines()[2:]}
+    assert "Holm level" in f.tables[0].splitlines()[0]
+    levels = sorted(name.split("(Holm ")[1].rstrip(")") for name in rule_rows)
+    assert levels == ["0.9500", "0.9750"]  # two comparisons: one interval is wider than 95%
+    diff = {
+        r.split("|")[1].strip(): r.split("|")[2:-1]
+        for r in f.tables[2].splitlines()[2:]
+        if r.startswith("| ")
+    }
+    for lab in ("a", "b"):
+        cell = diff[lab][0].strip()
+        name = next(n for n in rule_rows if n.startswith(f"{lab} - outcome"))
+        assert cell == f"{rule_rows[name]} (Holm)", (cell, rule_rows[name])
+        assert all("Holm" not in c for c in diff[lab][1:])  # the cells no verdict rests on: plain 95%
+    assert "marked (Holm) are the verdict's" in f.tables[2]
+
+
 def test_missing_evaluation_is_named(workdir):
     with pytest.raises(FileNotFoundError, match="evaluation 'ghost'"):
         F.load_eval("ghost")

@@ -122,9 +122,28 @@ def _diffs_vs(
     }
 
 
-def _diff_table(first: str, ref: str, diffs: Mapping[str, Mapping[str, tuple[float, float, float]]]) -> str:
+def _diff_table(
+    first: str,
+    ref: str,
+    diffs: Mapping[str, Mapping[str, tuple[float, float, float]]],
+    verdict: Mapping[tuple[str, str], V.Diff] | None = None,
+) -> str:
+    """Every run minus ``ref``, 95% intervals; a cell a Holm verdict rests on (``verdict``: (run,
+    column) -> the rule's difference) shows the verdict's interval instead, marked, so each quantity
+    has one interval wherever it appears (report, README)."""
+    verdict = verdict or {}
+
+    def cell(lab: str, c: str, d: tuple[float, float, float]) -> str:
+        if (lab, c) in verdict:
+            v = verdict[lab, c]
+            return f"{ci(v.mean, v.lo, v.hi)} (Holm)"
+        return ci(*d)
+
     header = [first, *[f"{c} - {ref}" for c in next(iter(diffs.values()), {})]]
-    return _table(header, [[lab, *[ci(*d) for d in ds.values()]] for lab, ds in diffs.items()])
+    table = _table(header, [[lab, *[cell(lab, c, d) for c, d in ds.items()]] for lab, ds in diffs.items()])
+    if not verdict:
+        return table
+    return table + "\n\n95% intervals; those marked (Holm) are the verdict's, at its Holm-corrected levels."
 
 
 def _pass_table(runs: Mapping[str, pl.DataFrame], groups: Mapping[str, Sequence[int]]) -> tuple[dict, dict]:
@@ -175,7 +194,8 @@ def _rule_table(rule: Sequence[V.Diff]) -> str:
     for d in rule:
         holds = (d.lo <= 0) if d.direction == 0 else d.excludes_zero()
         rows.append([d.name, ci(d.mean, d.lo, d.hi), sign[d.direction], "yes" if holds else "no"])
-    return _table(["the verdict needs", "points, 95% interval", "paper", "interval agrees"], rows)
+    level = "interval at the Holm level named" if any("(Holm " in d.name for d in rule) else "95% interval"
+    return _table(["the verdict needs", f"points, {level}", "paper", "interval agrees"], rows)
 
 
 def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: Path) -> Finding:
@@ -377,7 +397,7 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
             *pilot_table,
             _rule_table(rule),
             _table(["split", *next(iter(table.values()))], rows),
-            _diff_table("split", rl_only, diffs),
+            _diff_table("split", rl_only, diffs, dict(zip([(lab, "hard @n") for lab in mixed], rule))),
         ],
         ["midrl_bars.png"],
         {
@@ -461,7 +481,9 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
         [
             _rule_table(rule),
             _table(["reward", *next(iter(table.values()))], rows),
-            _diff_table("reward", outcome, all_diffs),
+            _diff_table(
+                "reward", outcome, all_diffs, dict(zip([(lab, f"{first} @1") for lab in others], rule))
+            ),
             _table(
                 ["reward", *next(iter(shares.values()))],
                 [[lab, *[pct(v) for v in s.values()]] for lab, s in shares.items()],
