@@ -15,7 +15,7 @@ so its peak resident memory (max RSS) is its own:
                                                             # same --work skips their generation
 
 Peak memory should stay flat across sizes (the data are streamed, only per-document integers grow);
-throughput is per core (one worker, one thread).
+throughput is per core (one worker; one thread for torch and for the tokenizer).
 """
 
 from __future__ import annotations
@@ -106,9 +106,10 @@ def main() -> None:
                     print(f"{int(size):>12,} {kind:>9} {'(kept)':>12} {'':>9}  {work / 'pretrain.parquet'}")
                     continue
                 cmd = [sys.executable, __file__, "--step", kind, str(work), str(int(size))]
-                r = subprocess.run(
-                    cmd, capture_output=True, text=True, check=True, env={"OMP_NUM_THREADS": "1"}
-                )
+                # one core: torch's threads and the tokenizer's Rust (rayon) threads, whose batch
+                # encoding otherwise takes every core
+                one = {"OMP_NUM_THREADS": "1", "RAYON_NUM_THREADS": "1"}
+                r = subprocess.run(cmd, capture_output=True, text=True, check=True, env=one)
                 out = json.loads(r.stdout.strip().splitlines()[-1])
                 if kind == "generate":
                     rate = f"{out['problems'] / out['seconds']:,.0f} problems/s"
