@@ -13,6 +13,7 @@ so its peak resident memory (max RSS) is its own:
     python benchmarks/bench_data_memory.py --sizes 1e6 1e7  # fewer
     python benchmarks/bench_data_memory.py --work /tmp/bdm  # keep the datasets; a later run with the
                                                             # same --work skips their generation
+    python benchmarks/bench_data_memory.py --kinds tokens --token-workers 2  # one dataset, 2 processes
 
 Peak memory should stay flat across sizes (the data are streamed, only per-document integers grow);
 throughput is per core (one worker; one thread for torch and for the tokenizer).
@@ -34,7 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def step(kind: str, work: Path, tokens: int) -> dict:
+def step(kind: str, work: Path, tokens: int, workers: int = 1) -> dict:
     """One step in this process; prints a JSON line with its figures."""
     from interplay import data, inputs, packing
     from interplay import tokenizer as T
@@ -57,8 +58,12 @@ def step(kind: str, work: Path, tokens: int) -> dict:
             # the first 2,000 rows only (reading the whole column first cost 900 MB at 100M tokens)
             texts = next(iter(parquet_batches(ds, 2000, ["text"]))).column("text").to_pylist()
             T.save(T.train(texts, max_number=task.modulus - 1 if task.modulus else 999), tok_file)
-        meta = TK.build(ds, T.load(tok_file), stream_dir)
-        out = {"tokens": meta["n_tokens"], "docs": meta["n_docs"]}
+        from interplay.io import parquet_file
+
+        meta = TK.build(ds, T.load(tok_file), stream_dir, workers=workers)
+        # processes that ran: one per share of the row groups, no more shares than groups
+        procs = min(workers, parquet_file(ds).metadata.num_row_groups)
+        out = {"tokens": meta["n_tokens"], "docs": meta["n_docs"], "processes": procs}
     elif kind == "pool":  # the dataset as an RL prompt pool: index it, draw 3 steps of 1,024 prompts
         import numpy as np
 
@@ -90,11 +95,14 @@ def main() -> None:
     ap.add_argument(
         "--kinds", nargs="+", default=list(KINDS), choices=KINDS, help="steps to run (default: all)"
     )
+    ap.add_argument(
+        "--token-workers", type=int, default=1, help="processes tokenising one dataset (default 1: per core)"
+    )
     ap.add_argument("--step", nargs=3, metavar=("KIND", "WORK", "TOKENS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.step:
         kind, work, n = args.step
-        print(json.dumps(step(kind, Path(work), int(n))))
+        print(json.dumps(step(kind, Path(work), int(n), args.token_workers)))
         return
     print(f"{'tokens':>12} {'step':>9} {'peak RSS MB':>12} {'seconds':>9}  throughput per core")
     for size in args.sizes:
@@ -106,6 +114,7 @@ def main() -> None:
                     print(f"{int(size):>12,} {kind:>9} {'(kept)':>12} {'':>9}  {work / 'pretrain.parquet'}")
                     continue
                 cmd = [sys.executable, __file__, "--step", kind, str(work), str(int(size))]
+                cmd += ["--token-workers", str(args.token_workers)]
                 # one core: torch's threads and the tokenizer's Rust (rayon) threads, whose batch
                 # encoding otherwise takes every core
                 one = {"OMP_NUM_THREADS": "1", "RAYON_NUM_THREADS": "1"}
@@ -115,6 +124,8 @@ def main() -> None:
                     rate = f"{out['problems'] / out['seconds']:,.0f} problems/s"
                 elif kind == "tokens":
                     rate = f"{out['tokens'] / out['seconds']:,.0f} tokens/s"
+                    if (w := out["processes"]) > 1:  # max RSS is then the parent's, which joins the shares
+                        rate += f" with {w} processes ({out['tokens'] / out['seconds'] / w:,.0f} per process)"
                 elif kind == "pool":
                     rate = f"{out['prompts']:,} prompts indexed, 3 x 1,024 drawn"
                 else:

@@ -4,12 +4,13 @@
 python stages/tokens.py pretrain
 """
 
+import os
 import sys
 import time
 from pathlib import Path
 
 from interplay import inputs, jobs, params, tokens
-from interplay.runtime import run_stage
+from interplay.runtime import run_stage, threads_override
 
 TOKENIZER = Path("data/tokenizer/tokenizer.json")
 
@@ -20,11 +21,13 @@ def main(name: str) -> None:
     inputs.parquet_schema(data_path, f"dataset '{name}'", ["text"])  # readable, with a text column
     tok = inputs.tokenizer(TOKENIZER)
     t0 = time.perf_counter()
-    meta = tokens.build(data_path, tok, Path(f"data/tokens/{name}"))
+    # the files are the same bytes at any worker count: every core (the runner's lane threads under it)
+    workers = threads_override(os.cpu_count() or 1)
+    meta = tokens.build(data_path, tok, Path(f"data/tokens/{name}"), workers=workers)
     seconds = time.perf_counter() - t0
     print(
         f"tokens@{name}: {meta['n_docs']:,} documents, {meta['n_tokens']:,} tokens ({meta['dtype']}) in "
-        f"{seconds:.1f} s ({meta['n_tokens'] / max(seconds, 1e-9):,.0f} tokens/s)"
+        f"{seconds:.1f} s ({meta['n_tokens'] / max(seconds, 1e-9):,.0f} tokens/s, {workers} process(es))"
     )
 
 

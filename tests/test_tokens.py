@@ -52,16 +52,22 @@ def test_the_files_do_not_depend_on_batching(built, tmp_path, monkeypatch):
     tokens.build(d / "ds.parquet", tok, tmp_path / "all", batch_rows=4096)
     monkeypatch.setattr(tokens, "DOC_CHUNK", 2)  # docs.npy assembled two rows at a time
     tokens.build(d / "ds.parquet", tok, tmp_path / "chunked", batch_rows=3)
+    # the 7 row groups in 2 or 3 shares (3, 2, 2 groups), each tokenised by its own process
+    tokens.build(d / "ds.parquet", tok, tmp_path / "two", batch_rows=4, workers=2)
+    tokens.build(d / "ds.parquet", tok, tmp_path / "three", batch_rows=5, workers=3)
     for f in ("ids.bin", "docs.npy", "meta.json"):
         assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "all" / f).read_bytes()
         assert (tmp_path / "one" / f).read_bytes() == (d / "stream" / f).read_bytes()
         assert (tmp_path / "chunked" / f).read_bytes() == (tmp_path / "all" / f).read_bytes()
+        assert (tmp_path / "two" / f).read_bytes() == (tmp_path / "all" / f).read_bytes()
+        assert (tmp_path / "three" / f).read_bytes() == (tmp_path / "all" / f).read_bytes()
     # docs.npy is what np.save writes for the same rows
     docs = np.load(tmp_path / "chunked" / "docs.npy")
     np.save(tmp_path / "saved.npy", docs)
     assert (tmp_path / "saved.npy").read_bytes() == (tmp_path / "chunked" / "docs.npy").read_bytes()
     assert not list(tmp_path.glob(".*"))  # no temporary folder left
-    assert sorted(p.name for p in (tmp_path / "chunked").iterdir()) == ["docs.npy", "ids.bin", "meta.json"]
+    for name in ("chunked", "three"):  # no side file left
+        assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["docs.npy", "ids.bin", "meta.json"]
 
 
 @pytest.mark.parametrize("loss_on", ["completion", "all"])

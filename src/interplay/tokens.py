@@ -11,8 +11,9 @@
 
 The dataset is read and tokenised ``batch_rows`` rows at a time, and each batch's ids and document
 rows go straight to disk, so memory holds one batch of text whatever the dataset's size (``docs.npy``
-is assembled from a side file in fixed chunks at the end). The files are a function of the dataset
-and the tokenizer alone.
+is assembled from a side file in fixed chunks at the end). With ``workers`` processes each takes a
+contiguous share of the row groups and the shares are joined in order. The files are a function of
+the dataset and the tokenizer alone, whatever the batch size or worker count.
 """
 
 from __future__ import annotations
@@ -20,52 +21,48 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from tokenizers import Tokenizer
 
-from interplay.io import parquet_batches
+from interplay.io import parquet_batches, parquet_file
 from interplay.tokenizer import EOS
 
 SOLUTION = "<solution>"
 BATCH_ROWS = 1024
 DOC_CHUNK = 1 << 20  # document rows copied into docs.npy at a time
+COPY_BYTES = 1 << 24  # bytes of a share's ids copied at a time
 
 
 def dtype_for(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= np.iinfo(np.uint16).max + 1 else np.dtype(np.uint32)
 
 
-def build(dataset: Path, tok: Tokenizer, out: Path, batch_rows: int = BATCH_ROWS) -> dict:
-    """Tokenise ``dataset`` (its ``text`` column) into ``out``; written next to it, then renamed."""
-    dtype = dtype_for(tok.get_vocab_size())
-    sol = tok.token_to_id(SOLUTION)
+def build(dataset: Path, tok: Tokenizer, out: Path, batch_rows: int = BATCH_ROWS, workers: int = 1) -> dict:
+    """Tokenise ``dataset`` (its ``text`` column) into ``out``; written next to it, then renamed. With
+    ``workers`` > 1 the row groups are split into that many contiguous shares, each tokenised by its
+    own process into side files that are then joined in order: the same bytes as one process."""
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    n_docs = at = 0
     ids_hash = hashlib.sha256()
     try:
         with open(tmp / "ids.bin", "wb") as f, open(tmp / "docs.bin", "wb") as fd:
-            for batch in parquet_batches(dataset, batch_rows, ["text"]):
-                # encode_batch_fast: the same ids as encode_batch, without per-token offsets and strings
-                rows = []
-                for enc in tok.encode_batch_fast(batch.column("text").to_pylist()):
-                    ids = np.asarray([*enc.ids, EOS], dtype=dtype)
-                    hit = np.flatnonzero(ids == sol) if sol is not None else ()
-                    rows.append((at, len(ids), int(hit[0]) + 1 if len(hit) else 0))
-                    at += len(ids)
-                    b = ids.tobytes()
-                    ids_hash.update(b)
-                    f.write(b)
-                fd.write(np.asarray(rows, dtype=np.int64).reshape(-1, 3).tobytes())
-                n_docs += len(rows)
+            groups = parquet_file(dataset).metadata.num_row_groups
+            if min(workers, groups) <= 1:
+                n_docs, at = _encode(parquet_batches(dataset, batch_rows, ["text"]), tok, f, fd, ids_hash)
+            else:
+                n_docs, at = _encode_in_parallel(
+                    dataset, tok, tmp, batch_rows, min(workers, groups), f, fd, ids_hash
+                )
         _docs_npy(tmp / "docs.bin", tmp / "docs.npy", n_docs)
         meta = {
-            "dtype": dtype.name,
+            "dtype": dtype_for(tok.get_vocab_size()).name,
             "vocab_size": tok.get_vocab_size(),
             "n_docs": n_docs,
             "n_tokens": at,
@@ -80,6 +77,71 @@ def build(dataset: Path, tok: Tokenizer, out: Path, batch_rows: int = BATCH_ROWS
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return meta
+
+
+def _encode(batches: Iterable, tok: Tokenizer, f: BinaryIO, fd: BinaryIO, ids_hash=None) -> tuple[int, int]:
+    """Each batch's texts tokenised (+ EOS) onto ``f``, their (offset, length, completion start) rows
+    onto ``fd``, offsets from 0; returns (documents, tokens)."""
+    dtype, sol = dtype_for(tok.get_vocab_size()), tok.token_to_id(SOLUTION)
+    n_docs = at = 0
+    for batch in batches:
+        # encode_batch_fast: the same ids as encode_batch, without per-token offsets and strings
+        rows = []
+        for enc in tok.encode_batch_fast(batch.column("text").to_pylist()):
+            ids = np.asarray([*enc.ids, EOS], dtype=dtype)
+            hit = np.flatnonzero(ids == sol) if sol is not None else ()
+            rows.append((at, len(ids), int(hit[0]) + 1 if len(hit) else 0))
+            at += len(ids)
+            b = ids.tobytes()
+            if ids_hash is not None:
+                ids_hash.update(b)
+            f.write(b)
+        fd.write(np.asarray(rows, dtype=np.int64).reshape(-1, 3).tobytes())
+        n_docs += len(rows)
+    return n_docs, at
+
+
+def _encode_share(args: tuple[str, str, list[int], str, int]) -> tuple[int, int]:
+    """One worker's share: row groups ``groups`` into side files ``<prefix>.ids`` / ``<prefix>.docs``."""
+    dataset, tok_json, groups, prefix, batch_rows = args
+    batches = parquet_file(dataset).iter_batches(batch_size=batch_rows, row_groups=groups, columns=["text"])
+    with open(f"{prefix}.ids", "wb") as f, open(f"{prefix}.docs", "wb") as fd:
+        return _encode(batches, Tokenizer.from_str(tok_json), f, fd)
+
+
+def _encode_in_parallel(
+    dataset, tok, tmp: Path, batch_rows: int, workers: int, f, fd, ids_hash
+) -> tuple[int, int]:
+    """The row groups in ``workers`` contiguous shares, tokenised side by side, then joined in order
+    onto ``f`` / ``fd`` (each share's document offsets shifted by the tokens before it)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    shares = [
+        s.tolist() for s in np.array_split(np.arange(parquet_file(dataset).metadata.num_row_groups), workers)
+    ]
+    jobs = [
+        (str(dataset), tok.to_str(), share, str(tmp / f"share{k:04d}"), batch_rows)
+        for k, share in enumerate(shares)
+    ]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        counts = list(pool.map(_encode_share, jobs))
+    n_docs = at = 0
+    for (*_, prefix, _), (docs_k, tokens_k) in zip(jobs, counts):
+        with open(f"{prefix}.ids", "rb") as src:
+            while chunk := src.read(COPY_BYTES):
+                ids_hash.update(chunk)
+                f.write(chunk)
+        if docs_k:
+            rows = np.memmap(f"{prefix}.docs", dtype=np.int64, mode="r", shape=(docs_k, 3))
+            for i in range(0, docs_k, DOC_CHUNK):
+                part = np.array(rows[i : i + DOC_CHUNK])
+                part[:, 0] += at
+                fd.write(part.tobytes())
+            del rows
+        Path(f"{prefix}.ids").unlink()
+        Path(f"{prefix}.docs").unlink()
+        n_docs, at = n_docs + docs_k, at + tokens_k
+    return n_docs, at
 
 
 def _file_sha256(path: Path) -> str:
