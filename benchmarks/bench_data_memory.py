@@ -58,11 +58,8 @@ def step(kind: str, work: Path, tokens: int, workers: int = 1) -> dict:
             # the first 2,000 rows only (reading the whole column first cost 900 MB at 100M tokens)
             texts = next(iter(parquet_batches(ds, 2000, ["text"]))).column("text").to_pylist()
             T.save(T.train(texts, max_number=task.modulus - 1 if task.modulus else 999), tok_file)
-        from interplay.io import parquet_file
-
         meta = TK.build(ds, T.load(tok_file), stream_dir, workers=workers)
-        # processes that ran: one per share of the row groups, no more shares than groups
-        procs = min(workers, parquet_file(ds).metadata.num_row_groups)
+        procs = len(TK.shares(ds, workers))  # the processes that ran: one per share of the row groups
         out = {"tokens": meta["n_tokens"], "docs": meta["n_docs"], "processes": procs}
     elif kind == "pool":  # the dataset as an RL prompt pool: index it, draw 3 steps of 1,024 prompts
         import numpy as np

@@ -24,10 +24,11 @@ def main(name: str) -> None:
     # the files are the same bytes at any worker count: every core (the runner's lane threads under it)
     workers = threads_override(os.cpu_count() or 1)
     meta = tokens.build(data_path, tok, Path(f"data/tokens/{name}"), workers=workers)
+    procs = len(tokens.shares(data_path, workers))  # no more processes than row groups
     seconds = time.perf_counter() - t0
     print(
         f"tokens@{name}: {meta['n_docs']:,} documents, {meta['n_tokens']:,} tokens ({meta['dtype']}) in "
-        f"{seconds:.1f} s ({meta['n_tokens'] / max(seconds, 1e-9):,.0f} tokens/s, {workers} process(es))"
+        f"{seconds:.1f} s ({meta['n_tokens'] / max(seconds, 1e-9):,.0f} tokens/s, {procs} process(es))"
     )
 
 

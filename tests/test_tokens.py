@@ -53,6 +53,10 @@ def test_the_files_do_not_depend_on_batching(built, tmp_path, monkeypatch):
     monkeypatch.setattr(tokens, "DOC_CHUNK", 2)  # docs.npy assembled two rows at a time
     tokens.build(d / "ds.parquet", tok, tmp_path / "chunked", batch_rows=3)
     # the 7 row groups in 2 or 3 shares (3, 2, 2 groups), each tokenised by its own process
+    assert tokens.shares(d / "ds.parquet", 3) == [[0, 1, 2], [3, 4], [5, 6]]
+    assert len(tokens.shares(d / "ds.parquet", 99)) == 7 and tokens.shares(d / "ds.parquet", 1) == [
+        list(range(7))
+    ]
     tokens.build(d / "ds.parquet", tok, tmp_path / "two", batch_rows=4, workers=2)
     tokens.build(d / "ds.parquet", tok, tmp_path / "three", batch_rows=5, workers=3)
     for f in ("ids.bin", "docs.npy", "meta.json"):

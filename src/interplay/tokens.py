@@ -53,13 +53,11 @@ def build(dataset: Path, tok: Tokenizer, out: Path, batch_rows: int = BATCH_ROWS
     ids_hash = hashlib.sha256()
     try:
         with open(tmp / "ids.bin", "wb") as f, open(tmp / "docs.bin", "wb") as fd:
-            groups = parquet_file(dataset).metadata.num_row_groups
-            if min(workers, groups) <= 1:
+            parts = shares(dataset, workers)
+            if len(parts) <= 1:
                 n_docs, at = _encode(parquet_batches(dataset, batch_rows, ["text"]), tok, f, fd, ids_hash)
             else:
-                n_docs, at = _encode_in_parallel(
-                    dataset, tok, tmp, batch_rows, min(workers, groups), f, fd, ids_hash
-                )
+                n_docs, at = _encode_in_parallel(dataset, tok, tmp, batch_rows, parts, f, fd, ids_hash)
         _docs_npy(tmp / "docs.bin", tmp / "docs.npy", n_docs)
         meta = {
             "dtype": dtype_for(tok.get_vocab_size()).name,
@@ -109,21 +107,25 @@ def _encode_share(args: tuple[str, str, list[int], str, int]) -> tuple[int, int]
         return _encode(batches, Tokenizer.from_str(tok_json), f, fd)
 
 
+def shares(dataset: Path, workers: int) -> list[list[int]]:
+    """``dataset``'s row groups in contiguous shares, one per tokenising process: ``workers`` of them,
+    or fewer when there are fewer row groups (at least one share)."""
+    groups = parquet_file(dataset).metadata.num_row_groups
+    return [s.tolist() for s in np.array_split(np.arange(groups), max(1, min(workers, groups)))]
+
+
 def _encode_in_parallel(
-    dataset, tok, tmp: Path, batch_rows: int, workers: int, f, fd, ids_hash
+    dataset, tok, tmp: Path, batch_rows: int, parts: list[list[int]], f, fd, ids_hash
 ) -> tuple[int, int]:
-    """The row groups in ``workers`` contiguous shares, tokenised side by side, then joined in order
-    onto ``f`` / ``fd`` (each share's document offsets shifted by the tokens before it)."""
+    """The row-group shares ``parts`` tokenised side by side, then joined in order onto ``f`` /
+    ``fd`` (each share's document offsets shifted by the tokens before it)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    shares = [
-        s.tolist() for s in np.array_split(np.arange(parquet_file(dataset).metadata.num_row_groups), workers)
-    ]
     jobs = [
         (str(dataset), tok.to_str(), share, str(tmp / f"share{k:04d}"), batch_rows)
-        for k, share in enumerate(shares)
+        for k, share in enumerate(parts)
     ]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=len(parts)) as pool:
         counts = list(pool.map(_encode_share, jobs))
     n_docs = at = 0
     for (*_, prefix, _), (docs_k, tokens_k) in zip(jobs, counts):
