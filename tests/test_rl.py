@@ -16,6 +16,7 @@ from interplay import model as M
 from interplay import tokenizer as T
 from interplay.params import ParamsError
 from interplay.pool import make_pool, read_pool
+from interplay.prefix import SharedPrefix, completion_logprobs
 from interplay.task.spec import TaskSpec
 from interplay.task.verify import Score
 
@@ -72,9 +73,9 @@ def test_update_moves_probability_toward_positive_advantage():
     seqs = [([1, 2, 3], [4, 5, 6]), ([1, 2, 3], [7, 8, 9])]
 
     def lp(i):
-        ids, mask, start = rl._batch([seqs[i]], "cpu")
+        b = SharedPrefix.build([seqs[i]], T.PAD, "cpu")
         with torch.no_grad():
-            return float((rl.token_logprobs(m, ids, start)[0] * mask).sum())
+            return float((completion_logprobs(m, b)[0] * b.mask).sum())
 
     before = [lp(0), lp(1)]
     stats = rl._update(m, m, ref, opt, seqs, [1.0, -1.0], cfg(kl_coef=0.001, mini_batches=1), "cpu")
@@ -83,37 +84,25 @@ def test_update_moves_probability_toward_positive_advantage():
     assert stats["kl"] >= 0 and stats["entropy"] > 0
 
 
-def test_completion_logprobs_match_full_sequence_scoring():
-    m = tiny.model(30, 32, seed=1).eval()
-    seqs = [([1, 2, 3, 4, 5], [6, 7]), ([1, 2, 3], [8, 9, 10, 11]), ([2, 2, 2, 2], [5])]
-    ids, mask, start = rl._batch(seqs, "cpu")
-    assert start == 2 and mask.shape == (3, ids.shape[1] - 1 - start)
-    with torch.no_grad():
-        sliced, ent = rl.token_logprobs(m, ids, start, with_entropy=True)
-        full = torch.log_softmax(m(ids[:, :-1]), -1).gather(-1, ids[:, 1:, None])[..., 0]
-    torch.testing.assert_close(sliced, full[:, start:], rtol=0, atol=1e-6)
-    assert ent.shape == sliced.shape and bool((ent > 0).all())
-    for i, (p, c) in enumerate(seqs):  # the mask covers exactly the completion targets
-        assert mask[i].nonzero().flatten().tolist() == [len(p) - 1 - start + t for t in range(len(c))]
-
-
 def test_logprobs_are_those_of_the_sampling_distribution():
     """At temperature T the ratio and the KL use log softmax(logits / T): the distribution the
     sampler draws from (``sampling.sample_tokens``), not the raw logits."""
     from interplay.sampling import sample_tokens
 
     m = tiny.model(30, 32, seed=2).eval()
-    ids, _, start = rl._batch([([1, 2, 3], [4, 5, 6, 7])], "cpu")
+    prompt, completion = [1, 2, 3], [4, 5, 6, 7]
+    b = SharedPrefix.build([(prompt, completion)], T.PAD, "cpu")
+    ids = torch.tensor([prompt + completion])
     with torch.no_grad():
-        lp, _ = rl.token_logprobs(m, ids, start, temperature=0.5)
-        logits = m(ids[:, :-1])[:, start:]
-        want = torch.log_softmax(logits / 0.5, -1).gather(-1, ids[:, start + 1 :, None])[..., 0]
-        raw, _ = rl.token_logprobs(m, ids, start)
+        lp, _ = completion_logprobs(m, b, temperature=0.5)
+        logits = m(ids[:, :-1])[:, len(prompt) - 1 :]
+        want = torch.log_softmax(logits / 0.5, -1).gather(-1, ids[:, len(prompt) :, None])[..., 0]
+        raw, _ = completion_logprobs(m, b)
     torch.testing.assert_close(lp, want, rtol=0, atol=1e-6)
     assert not torch.allclose(lp, raw, atol=1e-3)
     # the sampler at T = 0.5 draws each token with exp(lp): inverse-CDF at u just below that mass
     probs = torch.softmax(logits[0, 0].float() / 0.5, -1).double()
-    tok = int(ids[0, start + 1])
+    tok = completion[0]
     u = (probs[:tok].sum() + probs[tok] / 2) / probs.sum()
     assert int(sample_tokens(logits[0, :1], u.view(1), 0.5, 1.0)[0]) == tok
     assert float(lp[0, 0].exp()) == pytest.approx(float(probs[tok] / probs.sum()), rel=1e-5)

@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tokenizers import Tokenizer
 
 from interplay import model as M
@@ -27,6 +26,7 @@ from interplay.checkpoint import Harness, RunPaths, fingerprint
 from interplay.evaluate import ANSWER_END, AUTO, auto_max_new_tokens
 from interplay.params import MAX_THREADS, ParamsError, blame, need, option, parse
 from interplay.pool import Pool
+from interplay.prefix import SharedPrefix, completion_logprobs
 from interplay.runtime import resolve_device
 from interplay.sampling import generate
 from interplay.task.verify import Score, score
@@ -168,43 +168,6 @@ def advantages(rewards: np.ndarray, normalize_std: bool, eps: float = 1e-6) -> n
     if normalize_std:
         adv = adv / (rewards.std(axis=1, ddof=1, keepdims=True) + eps)
     return adv
-
-
-# ----------------------------------------------------------------------------------------------
-# log-probs of completions
-
-
-def _batch(seqs: list[tuple[list[int], list[int]]], device) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Right-padded prompt+completion ids, a mask over completion *targets* and the first target
-    position any row scores: (B, T), (B, T - 1 - start), start."""
-    T = max(len(p) + len(c) for p, c in seqs)
-    start = min(len(p) for p, _ in seqs) - 1
-    ids = torch.full((len(seqs), T), PAD, dtype=torch.long)
-    mask = torch.zeros(len(seqs), T - 1, dtype=torch.bool)
-    for i, (p, c) in enumerate(seqs):
-        ids[i, : len(p) + len(c)] = torch.tensor(p + c)
-        mask[i, len(p) - 1 : len(p) + len(c) - 1] = True
-    return ids.to(device), mask[:, start:].to(device), start
-
-
-def token_logprobs(
-    model: M.Qwen2, ids: torch.Tensor, start: int = 0, with_entropy: bool = False, temperature: float = 1.0
-):
-    """Log-probs of ids[:, start + 1:] (and the entropy there) under the distribution the sampler
-    draws from (logits / ``temperature``, as verl does): the LM head and the softmax run only where a
-    completion token can be (prompt positions are context, never scored)."""
-    logits = model(ids[:, :-1], logits_from=start).float()
-    if temperature != 1.0:
-        logits = logits / temperature
-    logp = F.log_softmax(logits, dim=-1)
-    lp = logp.gather(-1, ids[:, start + 1 :].unsqueeze(-1)).squeeze(-1)
-    if not with_entropy:
-        return lp, None
-    ent = -(logp.exp() * logp).sum(-1)
-    return lp, ent
-
-
-# ----------------------------------------------------------------------------------------------
 
 
 def resolve_max_new(cfg: RLConfig, pool: Pool, positions: int, key: str) -> RLConfig:
@@ -524,18 +487,18 @@ def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -
     T = cfg.temperature
     policy.eval()
     old, refs = [], []
-    batches = [_batch([seqs[i] for i in ch], device) if ch else None for ch in chunks]
+    # each mini-batch scored with its prompts computed once (interplay.prefix)
+    batches = [SharedPrefix.build([seqs[i] for i in ch], PAD, device) if ch else None for ch in chunks]
     with torch.no_grad():
         for j, b in enumerate(batches):
             if b is None:
                 old.append(None)
                 refs.append(None)
                 continue
-            ids, _, start = b
             # the first mini-batch of the first epoch is scored before any update: its old
             # log-probs are the live ones (detached), so no extra forward pass is needed
-            old.append(None if j == 0 else token_logprobs(policy, ids, start, temperature=T)[0])
-            refs.append(token_logprobs(ref, ids, start, temperature=T)[0] if ref is not None else None)
+            old.append(None if j == 0 else completion_logprobs(policy, b, temperature=T)[0])
+            refs.append(completion_logprobs(ref, b, temperature=T)[0] if ref is not None else None)
     policy.train()
     tot = torch.zeros(5, dtype=torch.float64)  # loss*tok, kl*tok, ent*tok, clipped, tokens
     for _ in range(cfg.ppo_epochs):
@@ -550,8 +513,8 @@ def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -
                     torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
                     opt.step()
                 continue
-            ids, mask, start = batches[j]
-            lp, ent = token_logprobs(net, ids, start, with_entropy=True, temperature=T)
+            mask = batches[j].mask
+            lp, ent = completion_logprobs(net, batches[j], with_entropy=True, temperature=T)
             if old_lp is None:  # first mini-batch, first epoch: rollout policy == current policy;
                 old[j] = old_lp = lp.detach()  # kept for later epochs, which compare with it
             a = adv_t[ch].unsqueeze(1)
