@@ -15,8 +15,11 @@ from interplay.passk import bootstrap_ci
 RANGES = {"id": [2, 3], "edge": [4, 5], "hard": [6, 7]}
 
 
-def fake_eval(rates: dict[int, float], n: int = 16, per_op: int = 20, seed: int = 0) -> pl.DataFrame:
-    """Per-problem counts drawn from a per-op success rate (problem ids shared across models)."""
+def fake_eval(
+    rates: dict[int, float], n: int = 16, per_op: int = 20, seed: int = 0, length=lambda op: 10.0
+) -> pl.DataFrame:
+    """Per-problem counts drawn from a per-op success rate (problem ids shared across models); the
+    completions' mean length ``length(op)``, the gold trace 10 tokens per op."""
     rng = np.random.default_rng(seed)
     rows = []
     for op, p in rates.items():
@@ -35,7 +38,8 @@ def fake_eval(rates: dict[int, float], n: int = 16, per_op: int = 20, seed: int 
                     "cat_missing": 0,
                     "cat_value": 0,
                     "cat_answer": 0,
-                    "mean_len": 10.0,
+                    "mean_len": float(length(op)),
+                    "gold_len": 10 * op,
                     "n_truncated": 0,
                 }
             )
@@ -452,13 +456,28 @@ def test_context_reports_the_seed_models_before_rl(workdir):
     cfg = {"rl": {"0%": "b0", "10%": "b10"}, "zero_label": "0%", "seeded_labels": ["10%"]}
     without = F.context_seed(cfg, [3, 4], Path("figs"))
     f = F.context_seed({**cfg, "before": {"0%": "pre0", "10%": "pre10"}}, [3, 4], Path("figs"))
-    assert f.verdict == without.verdict and len(f.tables) == len(without.tables) + 1
-    before = f.tables[-1]
+    assert f.verdict == without.verdict and len(f.tables) == len(without.tables) + 2
+    before = next(t for t in f.tables if "of the seed models before RL" in t)
     assert "before RL" in before and "before RL" in f.summary
     row = next(line for line in before.splitlines() if line.startswith("| 10% |")).split("|")
     # columns: label, pass@n on ops 3-4 with its interval, then op 2, 3, 4
     assert row[3].strip() != "0.0" and row[4].strip() != "0.0" and row[5].strip() == "0.0"
     assert f.metrics["0%/before_rl/pass@n"] == 0.0 and f.metrics["10%/before_rl/pass@n"] > 0.0
+
+
+def test_context_shows_how_long_the_seed_models_write_in_context_b(workdir):
+    """The length table: each model's mean completion length against the gold trace's, per op, before
+    and after RL (a model that writes the seeded op's length at every op does not transfer)."""
+    write("b0", fake_eval({2: 0.5, 3: 0.0, 4: 0.0}, length=lambda op: 20))
+    write("b10", fake_eval({2: 0.9, 3: 0.5, 4: 0.3}, seed=6, length=lambda op: 10 * op))
+    write("pre10", fake_eval({2: 0.8, 3: 0.0, 4: 0.0}, seed=3, length=lambda op: 21))
+    cfg = {"rl": {"0%": "b0", "10%": "b10"}, "zero_label": "0%", "seeded_labels": ["10%"]}
+    f = F.context_seed({**cfg, "before": {"10%": "pre10"}}, [3, 4], Path("figs"))
+    table = next(t for t in f.tables if "completion length / gold trace length" in t)
+    rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in table.splitlines()[4:]}
+    assert [c.strip() for c in rows["10%, before RL"]] == ["21 / 20", "21 / 30", "21 / 40"]
+    assert [c.strip() for c in rows["0%, after RL"]] == ["20 / 20", "20 / 30", "20 / 40"]
+    assert [c.strip() for c in rows["10%, after RL"]] == ["20 / 20", "30 / 30", "40 / 40"]
 
 
 def test_context_shows_other_rl_recipes_outside_the_verdict(workdir):
@@ -485,8 +504,9 @@ def test_a_finding_may_set_its_own_ranges_and_seed_models(tmp_path):
     p = yaml.safe_load((root / "params.yaml").read_text())
     y = root / "dvc.yaml"
     job = jobs.figures(p, "midrl", y)  # OOD-hard from the pilot: decided by the finding itself
-    assert job.cfg["hard_from_pilot"].first_op == 9 and job.cfg["hard_from_pilot"].k == 128
-    p["findings"]["midrl"]["ranges"] = {"hard": "9-10"}
+    assert job.cfg["hard_from_pilot"].first_op == 8 and job.cfg["hard_from_pilot"].k == 128
+    assert job.ranges["edge"] == [6, 7]  # the finding's own OOD-edge (params.yaml)
+    p["findings"]["midrl"]["ranges"] = {"edge": "6-7", "hard": "9-10"}
     with pytest.raises(ParamsError, match=r"findings\.midrl\.ranges\.hard: OOD-hard is set by findings"):
         jobs.figures(p, "midrl", y)
     rule = p["findings"]["midrl"].pop("hard_from_pilot")
@@ -537,7 +557,7 @@ def test_a_finding_needs_its_ops_evaluated(tmp_path):
         ("seed_b10", "2-4", "context", r"findings\.context\.before reads op \[5, 6, 7, 8\]"),
         ("rl_mixed_s2", "6-8", "edge", r"findings\.edge\.rl reads op \[2, 3, 4, 5\]"),
         ("rl_id_edgeset", "6-7", "edge", r"findings\.edge\.edge_set reads op \[8\]"),
-        ("rl_b80", "2-8", "midrl", r"findings\.midrl\.runs reads op \[9\]"),
+        ("rl_b80", "2-7", "midrl", r"findings\.midrl\.runs reads op \[8\]"),
     ]
     for name, ops, key, msg in cases:
         before = evals[name].get("ops")

@@ -342,6 +342,9 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
             "B share",
             "before RL, context-B pass@n on the same ops",
         )
+    if cfg.get("before"):
+        named = [(f"{lab}, before RL", n) for lab, n in cfg["before"].items()]
+        tables.append(_length_table(named + [(f"{lab}, after RL", n) for lab, n in cfg["rl"].items()], shown))
     return Finding(
         "context",
         "Finding 2: context transfer needs a pre-training seed",
@@ -351,6 +354,21 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
         ["context_passn.png"],
         metrics,
     )
+
+
+def _length_table(named: Sequence[tuple[str, str]], ops: Sequence[int]) -> str:
+    """Mean completion length against the gold trace's, per op, of the evaluations ``named`` ((label,
+    evaluation) pairs): whether a model writes traces as long as the problem needs, or one length."""
+    rows = []
+    for label, name in named:
+        df = load_eval(name)
+        cells = []
+        for op in ops:
+            g = df.filter(pl.col("op") == op)
+            cells.append(f"{g['mean_len'].mean():.0f} / {g['gold_len'].mean():.0f}" if len(g) else "-")
+        rows.append([label, *cells])
+    title = "Context-B completion length / gold trace length (tokens, mean over problems) per op"
+    return f"{title}:\n\n" + _table(["B share", *[f"op {op}" for op in ops]], rows)
 
 
 def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: Path) -> Finding:
