@@ -53,8 +53,18 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def write(name, df):
+def write(name, df, zero=(0.75, 0.5), verified=(0.125, 0.25), prompts=4, rollouts=4):
+    """An evaluation, and the RL logs of the run of the same name (``zero``: each step's share of
+    groups whose rewards are all equal; ``verified``: each step's share of verified rollouts)."""
     df.write_parquet(f"reports/eval/{name}.parquet")
+    logs = Path("reports/train") / name / "plots" / "metrics"
+    for metric, values in (("groups/zero_variance_frac", zero), ("reward/verified", verified)):
+        (logs / metric).parent.mkdir(parents=True, exist_ok=True)
+        col = metric.split("/")[1]
+        lines = [f"step\t{col}", *[f"{i + 1}\t{v}" for i, v in enumerate(values)]]
+        (logs / f"{metric}.tsv").write_text("\n".join(lines) + "\n")
+    meta = {"steps": len(zero), "prompts": prompts * len(zero), "rollouts": rollouts}
+    (logs.parent.parent / "metrics.json").write_text(json.dumps(meta))
 
 
 EDGE_CFG = {
@@ -170,7 +180,7 @@ def test_process_and_midrl_and_context(workdir):
         RANGES,
         Path("figs"),
     )
-    assert f.verdict == "reproduced" and len(f.tables) == 4
+    assert f.verdict == "reproduced" and len(f.tables) == 5 and "Reward signal" in f.tables[4]
     assert "Holm" in f.tables[0] and "0.2/0.8 - outcome, pass@1 op 2-5" in f.summary
     # the paired-difference table: one row per non-outcome reward (its pass@1 cell: the same mean)
     diff_row = next(line for line in f.tables[2].splitlines() if line.startswith("| 0.2/0.8 |"))
@@ -480,6 +490,27 @@ def test_context_shows_how_long_the_seed_models_write_in_context_b(workdir):
     assert [c.strip() for c in rows["10%, after RL"]] == ["20 / 20", "30 / 30", "40 / 40"]
 
 
+def test_each_verdict_shows_the_reward_signal_its_rl_runs_saw(workdir):
+    """Groups with signal and verified rollouts, summed over steps and training seeds, from each RL
+    run's logs; a run whose logs skip steps shows none rather than a partial sum."""
+    write("e0", fake_eval({4: 0.2}), zero=(0.75, 0.5), verified=(0.125, 0.25))  # 1 + 2 groups; 2 + 4
+    write("e1", fake_eval({4: 0.2}), zero=(1.0, 0.25), verified=(0.0, 0.5))  # 0 + 3 groups; 0 + 8
+    write("h0", fake_eval({4: 0.0}), zero=(1.0, 1.0), verified=(0.0, 0.0))
+    assert F.rl_signal("e0") == {"signal_groups": 3, "groups": 8, "verified": 6, "rollouts": 32}
+    table, metrics = F.signal_table({"edge": ["e0", "e1"], "hard": "h0"})
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+        for line in table.splitlines()[4:]
+    }
+    assert rows["edge"] == ["2", "6 of 16", "14 of 64"] and rows["hard"] == ["1", "0 of 8", "0 of 32"]
+    assert metrics["edge/signal/signal_groups"] == 6 and metrics["hard/signal/verified"] == 0
+    meta = json.loads(Path("reports/train/h0/metrics.json").read_text())
+    Path("reports/train/h0/metrics.json").write_text(json.dumps({**meta, "steps": 4, "prompts": 16}))
+    assert F.rl_signal("h0") is None  # 2 logged steps of 4 (log_every 2)
+    rows = {line.split("|")[1].strip(): line for line in F.signal_table({"hard": "h0"})[0].splitlines()[4:]}
+    assert rows["hard"].replace(" ", "") == "|hard|1|-|-|"
+
+
 def test_context_shows_other_rl_recipes_outside_the_verdict(workdir):
     """An RL variant from a seed model (the paper's A.6.2: more B in RL) gets its own per-op row and
     metric; the verdict and its rule table are those of the finding's runs alone."""
@@ -571,3 +602,23 @@ def test_a_finding_needs_its_ops_evaluated(tmp_path):
     paper = apply("paper", root / "params.yaml", tmp_path / "params.yaml", root / "profiles")
     for key in ("edge", "process", "context", "midrl"):
         jobs.figures(paper, key, y)
+
+
+def test_the_reward_signal_table_reads_the_rl_run_its_evaluation_names(tmp_path):
+    """Each compared RL run's logs are declared deps of the finding's stage; an evaluation whose model
+    is not the RL run of its name is refused before any figure is drawn."""
+    from interplay import jobs
+    from interplay.params import ParamsError
+
+    root = Path(__file__).resolve().parents[1]
+    p = yaml.safe_load((root / "params.yaml").read_text())
+    y = root / "dvc.yaml"
+    job = jobs.figures(p, "process", y)
+    assert "reports/train/rl_edge_strict_s2/metrics.json" in job.reads
+    assert "reports/train/rl_edge_p28/plots/metrics" in job.reads
+    assert not any("mid_b0" in r for r in jobs.figures(p, "midrl", y).reads if r.startswith("reports/train"))
+    p["evaluate"]["runs"]["rl_edge_p28"]["model"] = "rl_edge_p55"
+    with pytest.raises(
+        ParamsError, match=r"evaluate\.runs\.rl_edge_p28\.model: findings\.process reads the RL"
+    ):
+        jobs.figures(p, "process", y)

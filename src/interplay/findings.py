@@ -11,6 +11,7 @@ seeds beside it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,15 +258,17 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
         if edge_set:
             row += [ci(*paired_diff(e_runs[label], e_base, edge_ops, k)) for k in ("n", 1)]
         diffs.append(row)
+    signal = signal_table(cfg["rl"])
     return Finding(
         "edge",
         "Finding 1: RL lifts pass@n only at the edge of competence",
         V.verdict(rule),
         summary,
-        [_rule_table(rule), _table(header, rows), _table(diff_header, diffs)],
+        [_rule_table(rule), _table(header, rows), _table(diff_header, diffs), signal[0]],
         ["edge_passk.png", "edge_reward.png"],
         {
             **metrics,
+            **signal[1],
             "d_edge": d_edge[0],
             "d_edge_vs_id": d_vs_id[0],
             "d_edge_vs_hard": d_vs_hard[0],
@@ -342,9 +345,11 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
             "B share",
             "before RL, context-B pass@n on the same ops",
         )
+    signal = signal_table({**cfg["rl"], **(cfg.get("variants") or {})})
+    tables.append(signal[0])
+    metrics.update(signal[1])
     if cfg.get("before"):
-        named = [(f"{lab}, before RL", n) for lab, n in cfg["before"].items()]
-        tables.append(_length_table(named + [(f"{lab}, after RL", n) for lab, n in cfg["rl"].items()], shown))
+        tables.append(_length_table(cfg["before"], cfg["rl"], shown))
     return Finding(
         "context",
         "Finding 2: context transfer needs a pre-training seed",
@@ -356,11 +361,61 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
     )
 
 
-def _length_table(named: Sequence[tuple[str, str]], ops: Sequence[int]) -> str:
-    """Mean completion length against the gold trace's, per op, of the evaluations ``named`` ((label,
-    evaluation) pairs): whether a model writes traces as long as the problem needs, or one length."""
+def rl_signal(run: str) -> dict[str, int] | None:
+    """What one RL run's rewards could teach, summed over its steps from its logs
+    (``reports/train/<run>``): groups whose rollouts' rewards differ (the only ones with a nonzero
+    group-relative advantage) out of all groups, and process-verified rollouts out of all. None when
+    the logs do not hold every step (``log_every`` > 1)."""
+    d = Path("reports/train") / run
+    meta = json.loads((d / "metrics.json").read_text())
+    steps, per_step, rollouts = meta["steps"], meta["prompts"] // meta["steps"], meta["rollouts"]
+    logs = d / "plots" / "metrics"
+    zero = pl.read_csv(logs / "groups" / "zero_variance_frac.tsv", separator="\t")["zero_variance_frac"]
+    verified = pl.read_csv(logs / "reward" / "verified.tsv", separator="\t")["verified"]
+    if len(zero) != steps or len(verified) != steps:
+        return None
+    return {
+        "signal_groups": round(float(((1.0 - zero) * per_step).sum())),
+        "groups": steps * per_step,
+        "verified": round(float((verified * per_step * rollouts).sum())),
+        "rollouts": steps * per_step * rollouts,
+    }
+
+
+def signal_table(named: Mapping[str, str]) -> tuple[str, dict]:
+    """Beside a verdict: each RL run's reward signal (``rl_signal``), summed over its training seeds;
+    ``named`` maps labels to evaluations, named as their RL runs."""
+    rows, metrics = [], {}
+    for label, name in named.items():
+        per_seed = [rl_signal(n) for n in seed_names(name)]
+        if any(s is None for s in per_seed):
+            rows.append([label, str(len(per_seed)), "-", "-"])
+            continue
+        tot = {k: sum(s[k] for s in per_seed) for k in per_seed[0]}  # type: ignore[index]
+        metrics.update({f"{label}/signal/{k}": v for k, v in tot.items()})
+        rows.append(
+            [
+                label,
+                str(len(per_seed)),
+                f"{tot['signal_groups']:,} of {tot['groups']:,}",
+                f"{tot['verified']:,} of {tot['rollouts']:,}",
+            ]
+        )
+    title = (
+        "Reward signal during RL, summed over steps and training seeds: groups whose rollouts' rewards "
+        "differ (only they move the policy) and process-verified rollouts"
+    )
+    header = ["RL run", "training seeds", "groups with signal", "verified rollouts"]
+    return f"{title}:\n\n" + _table(header, rows), metrics
+
+
+def _length_table(before: Mapping[str, str], after: Mapping[str, str], ops: Sequence[int]) -> str:
+    """Mean completion length against the gold trace's, per op, of the seed models' evaluations before
+    and after RL (label: evaluation): whether a model writes traces as long as the problem needs, or
+    one length for all."""
+    named = [(f"{lab}, before RL", n) for lab, n in before.items()]
     rows = []
-    for label, name in named:
+    for label, name in named + [(f"{lab}, after RL", n) for lab, n in after.items()]:
         df = load_eval(name)
         cells = []
         for op in ops:
@@ -406,6 +461,7 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
         "Paper: a mixed split wins on OOD-hard.",
     )
     rows = [[lab, *[pct(table[lab][c]) for c in table[lab]]] for lab in runs]
+    signal = signal_table({lab: n for lab, n in cfg["runs"].items() if lab != cfg.get("mid_only_label")})
     return Finding(
         "midrl",
         "Finding 3: mid-training + RL vs RL alone at equal compute",
@@ -416,9 +472,11 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
             _rule_table(rule),
             _table(["split", *next(iter(table.values()))], rows),
             _diff_table("split", rl_only, diffs, dict(zip([(lab, "hard @n") for lab in mixed], rule))),
+            signal[0],
         ],
         ["midrl_bars.png"],
         {
+            **signal[1],
             **pilot_metrics,
             **{f"{lab}/{c}": v for lab, t in table.items() for c, v in t.items()},
             **{f"{lab}/{c} - rl_only": d[0] for lab, ds in diffs.items() for c, d in ds.items()},
@@ -491,6 +549,7 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
         runs, per, next(iter(per.values())).shape[-1] if per else 0, "Paper: +4-5 points pass@1."
     )
     rows = [[lab, *[pct(v) for v in table[lab].values()]] for lab in runs]
+    signal = signal_table(cfg["runs"])
     return Finding(
         "process",
         "Finding 4: process-verified rewards vs outcome-only",
@@ -506,9 +565,11 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
                 ["reward", *next(iter(shares.values()))],
                 [[lab, *[pct(v) for v in s.values()]] for lab, s in shares.items()],
             ),
+            signal[0],
         ],
         ["process_bars.png", "process_errors.png"],
         {
+            **signal[1],
             **{f"{lab}/{c}": v for lab, t in table.items() for c, v in t.items()},
             **{f"{lab}/{c} - outcome": d[0] for lab, ds in all_diffs.items() for c, d in ds.items()},
         },
