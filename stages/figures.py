@@ -17,8 +17,10 @@ FIG_DIR = Path("reports/figures")
 
 
 def main(key: str) -> None:
-    job = jobs.figures(params.load(), key)
+    p = params.load()
+    job = jobs.figures(p, key)
     cfg, ranges = job.cfg, job.ranges
+    F.rl_logs(p, key, cfg)  # the reward-signal table's inputs, checked before any figure
     fig_dir = FIG_DIR / key
     fig_dir.mkdir(parents=True, exist_ok=True)
     if key == "edge":

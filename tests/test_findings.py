@@ -613,12 +613,14 @@ def test_the_reward_signal_table_reads_the_rl_run_its_evaluation_names(tmp_path)
     root = Path(__file__).resolve().parents[1]
     p = yaml.safe_load((root / "params.yaml").read_text())
     y = root / "dvc.yaml"
-    job = jobs.figures(p, "process", y)
-    assert "reports/train/rl_edge_strict_s2/metrics.json" in job.reads
-    assert "reports/train/rl_edge_p28/plots/metrics" in job.reads
-    assert not any("mid_b0" in r for r in jobs.figures(p, "midrl", y).reads if r.startswith("reports/train"))
+    logs = F.rl_logs(p, "process", jobs.figures(p, "process", y).cfg, y)
+    assert "reports/train/rl_edge_strict_s2/metrics.json" in logs
+    assert "reports/train/rl_edge_p28/plots/metrics" in logs
+    assert not any("mid_b0" in r for r in F.rl_logs(p, "midrl", jobs.figures(p, "midrl", y).cfg, y))
+    d = tmp_path / "dvc.yaml"  # a stage that does not declare the logs: refused, naming them
+    d.write_text(y.read_text().replace("      - reports/train/rl_b20/metrics.json\n", ""))
+    with pytest.raises(ParamsError, match=r"findings\.midrl: reads reports/train/rl_b20/metrics\.json, not"):
+        F.rl_logs(p, "midrl", jobs.figures(p, "midrl", y).cfg, d)
     p["evaluate"]["runs"]["rl_edge_p28"]["model"] = "rl_edge_p55"
-    with pytest.raises(
-        ParamsError, match=r"evaluate\.runs\.rl_edge_p28\.model: findings\.process reads the RL"
-    ):
-        jobs.figures(p, "process", y)
+    with pytest.raises(ParamsError, match=r"evaluate\.runs\.rl_edge_p28\.model: findings\.process reads"):
+        F.rl_logs(p, "process", jobs.figures(p, "process", y).cfg, y)

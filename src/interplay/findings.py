@@ -361,6 +361,34 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
     )
 
 
+def rl_logs(
+    p: Mapping[str, Any], key: str, cfg: Mapping[str, Any], dvc_yaml: Path = Path("dvc.yaml")
+) -> list[str]:
+    """The RL runs' logs finding ``key`` reads for its reward-signal table (``signal_table``): every
+    RL run it compares, under the name of its evaluation. Checked before any figure is drawn: each
+    evaluation's model is the RL run of its name, and each log is a declared dep of the stage."""
+    from interplay import jobs
+    from interplay.params import need
+
+    named = {
+        "edge": cfg.get("rl") or {},
+        "process": cfg.get("runs") or {},
+        "midrl": {k: v for k, v in (cfg.get("runs") or {}).items() if k != cfg.get("mid_only_label")},
+        "context": {**(cfg.get("rl") or {}), **(cfg.get("variants") or {})},
+    }.get(key, {})
+    out = []
+    for name in seed_names(*named.values()):
+        model = jobs.evaluate(p, name).model
+        need(
+            model == name,
+            f"evaluate.runs.{name}.model",
+            f"findings.{key} reads the RL logs of '{name}', but the evaluation's model is '{model}'",
+        )
+        out += [f"reports/train/{name}/plots/metrics", f"reports/train/{name}/metrics.json"]
+    jobs.check_declared(key, out, dvc_yaml)
+    return out
+
+
 def rl_signal(run: str) -> dict[str, int] | None:
     """What one RL run's rewards could teach, summed over its steps from its logs
     (``reports/train/<run>``): groups whose rollouts' rewards differ (the only ones with a nonzero

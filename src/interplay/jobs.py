@@ -378,8 +378,10 @@ def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -
             named["base"] = cfg["base"]
         reads = [f"reports/eval/{n}.parquet" for n in runs.seed_names(*named.values())]
         _check_finding(cfg, key, named)
-        if key == "edge" and cfg.get("edge_set"):  # the OOD-edge evaluations, run by run
-            reads += _per_label(cfg, key, "edge_set", ["base", *cfg["rl"]], evals)
+        if key == "edge":
+            if cfg.get("edge_set"):  # the OOD-edge evaluations, run by run
+                reads += _per_label(cfg, key, "edge_set", ["base", *cfg["rl"]], evals)
+            reads += [f"reports/train/{n}/plots/metrics" for n in runs.seed_names(*cfg["rl"].values())]
         if key == "context" and "before" in cfg:  # the seed models before RL, label by label
             reads += _per_label(cfg, key, "before", list(cfg["rl"]), evals)
         if key == "context" and "variants" in cfg:  # RL variants shown beside, outside the verdict
@@ -413,30 +415,7 @@ def figures(p: Mapping[str, Any], key: str, dvc_yaml: Path = Path("dvc.yaml")) -
             ]
     _check_ops_covered(p, key, cfg, ranges)  # nothing to check for the ladder
     check_declared(key, reads, dvc_yaml)
-    logs = _rl_logs(p, key, cfg)  # the reward-signal table's
-    check_declared(key, logs, dvc_yaml)
-    return Figures(key, cfg, ranges, reads + logs)
-
-
-def _rl_logs(p: Mapping[str, Any], key: str, cfg: Mapping[str, Any]) -> list[str]:
-    """The RL runs' logs a finding reads for its reward-signal table (``findings.signal_table``):
-    every RL run it compares, found under the name of its evaluation."""
-    named = {
-        "edge": cfg.get("rl") or {},
-        "process": cfg.get("runs") or {},
-        "midrl": {k: v for k, v in (cfg.get("runs") or {}).items() if k != cfg.get("mid_only_label")},
-        "context": {**(cfg.get("rl") or {}), **(cfg.get("variants") or {})},
-    }.get(key, {})
-    out = []
-    for name in runs.seed_names(*named.values()):
-        model = evaluate(p, name).model
-        params.need(
-            model == name,
-            f"evaluate.runs.{name}.model",
-            f"findings.{key} reads the RL logs of '{name}', but the evaluation's model is '{model}'",
-        )
-        out += [f"reports/train/{name}/plots/metrics", f"reports/train/{name}/metrics.json"]
-    return out
+    return Figures(key, cfg, ranges, reads)
 
 
 def _check_ops_covered(
