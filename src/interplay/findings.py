@@ -393,7 +393,8 @@ def rl_signal(run: str) -> dict[str, int] | None:
     """What one RL run's rewards could teach, summed over its steps from its logs
     (``reports/train/<run>``): groups whose rollouts' rewards differ (the only ones with a nonzero
     group-relative advantage) out of all groups, and process-verified rollouts out of all. None when
-    the logs do not hold every step (``log_every`` > 1)."""
+    the logs do not hold every step (``log_every`` > 1). For runs without dynamic sampling (every
+    finding's): with it, the logged share is of the prompts tried, refills included."""
     d = Path("reports/train") / run
     meta = json.loads((d / "metrics.json").read_text())
     steps, per_step, rollouts = meta["steps"], meta["prompts"] // meta["steps"], meta["rollouts"]
