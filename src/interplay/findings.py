@@ -258,7 +258,7 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
         if edge_set:
             row += [ci(*paired_diff(e_runs[label], e_base, edge_ops, k)) for k in ("n", 1)]
         diffs.append(row)
-    signal = signal_table(cfg["rl"])
+    signal = signal_table(rl_runs("edge", cfg))
     return Finding(
         "edge",
         "Finding 1: RL lifts pass@n only at the edge of competence",
@@ -318,10 +318,9 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
         "Context-B strict pass@n per op after RL:\n\n" + _table(header, per_op),
     ]
 
-    def beside(named: Mapping[str, Any], metric: str, title: str, first: str, lead: str) -> str:
+    def beside(dfs: Mapping[str, pl.DataFrame], metric: str, title: str, first: str, lead: str) -> str:
         """Evaluations shown beside the verdict's runs: a per-op table, a metric per label, and the
         summary's clause."""
-        dfs = {label: load_eval(name) for label, name in named.items()}
         vals = {label: value(df, ops, "n") for label, df in dfs.items()}
         metrics.update({f"{label}/{metric}": m[0] for label, m in vals.items()})
         rows = [[label, ci(*vals[label]), *per_op_cells(df)] for label, df in dfs.items()]
@@ -331,25 +330,26 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
 
     if cfg.get("variants"):  # other RL recipes from the same seed models (A.6.2), not in the rule
         summary += beside(
-            cfg["variants"],
+            {label: load_eval(name) for label, name in cfg["variants"].items()},
             "pass@n",
             "Context-B strict pass@n after other RL recipes (not in the verdict)",
             "RL variant",
             "other RL recipes, context-B pass@n",
         )
-    if cfg.get("before"):  # the seed models before RL: any B competence beyond the seeded op?
+    before = {label: load_eval(name) for label, name in (cfg.get("before") or {}).items()}
+    if before:  # the seed models before RL: any B competence beyond the seeded op?
         summary += beside(
-            cfg["before"],
+            before,
             "before_rl/pass@n",
             "Context-B strict pass@n of the seed models before RL",
             "B share",
             "before RL, context-B pass@n on the same ops",
         )
-    signal = signal_table({**cfg["rl"], **(cfg.get("variants") or {})})
+    signal = signal_table(rl_runs("context", cfg))
     tables.append(signal[0])
     metrics.update(signal[1])
-    if cfg.get("before"):
-        tables.append(_length_table(cfg["before"], cfg["rl"], shown))
+    if before:
+        tables.append(_length_table(before, runs, shown))
     return Finding(
         "context",
         "Finding 2: context transfer needs a pre-training seed",
@@ -361,6 +361,17 @@ def context_seed(cfg: Mapping[str, Any], ops: Sequence[int], fig_dir: Path) -> F
     )
 
 
+def rl_runs(key: str, cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The RL runs finding ``key`` compares, label: evaluation(s) named as the runs (the ladder has
+    none; finding 3's mid-training-only split is not RL)."""
+    return {
+        "edge": cfg.get("rl") or {},
+        "process": cfg.get("runs") or {},
+        "midrl": {k: v for k, v in (cfg.get("runs") or {}).items() if k != cfg.get("mid_only_label")},
+        "context": {**(cfg.get("rl") or {}), **(cfg.get("variants") or {})},
+    }.get(key, {})
+
+
 def rl_logs(
     p: Mapping[str, Any], key: str, cfg: Mapping[str, Any], dvc_yaml: Path = Path("dvc.yaml")
 ) -> list[str]:
@@ -370,14 +381,8 @@ def rl_logs(
     from interplay import jobs
     from interplay.params import need
 
-    named = {
-        "edge": cfg.get("rl") or {},
-        "process": cfg.get("runs") or {},
-        "midrl": {k: v for k, v in (cfg.get("runs") or {}).items() if k != cfg.get("mid_only_label")},
-        "context": {**(cfg.get("rl") or {}), **(cfg.get("variants") or {})},
-    }.get(key, {})
     out = []
-    for name in seed_names(*named.values()):
+    for name in seed_names(*rl_runs(key, cfg).values()):
         model = jobs.evaluate(p, name).model
         need(
             model == name,
@@ -438,14 +443,15 @@ def signal_table(named: Mapping[str, str]) -> tuple[str, dict]:
     return f"{title}:\n\n" + _table(header, rows), metrics
 
 
-def _length_table(before: Mapping[str, str], after: Mapping[str, str], ops: Sequence[int]) -> str:
+def _length_table(
+    before: Mapping[str, pl.DataFrame], after: Mapping[str, pl.DataFrame], ops: Sequence[int]
+) -> str:
     """Mean completion length against the gold trace's, per op, of the seed models' evaluations before
     and after RL (label: evaluation): whether a model writes traces as long as the problem needs, or
     one length for all."""
-    named = [(f"{lab}, before RL", n) for lab, n in before.items()]
+    named = [(f"{lab}, before RL", df) for lab, df in before.items()]
     rows = []
-    for label, name in named + [(f"{lab}, after RL", n) for lab, n in after.items()]:
-        df = load_eval(name)
+    for label, df in named + [(f"{lab}, after RL", df) for lab, df in after.items()]:
         cells = []
         for op in ops:
             g = df.filter(pl.col("op") == op)
@@ -490,7 +496,7 @@ def mid_vs_rl(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig_dir: 
         "Paper: a mixed split wins on OOD-hard.",
     )
     rows = [[lab, *[pct(table[lab][c]) for c in table[lab]]] for lab in runs]
-    signal = signal_table({lab: n for lab, n in cfg["runs"].items() if lab != cfg.get("mid_only_label")})
+    signal = signal_table(rl_runs("midrl", cfg))
     return Finding(
         "midrl",
         "Finding 3: mid-training + RL vs RL alone at equal compute",
@@ -578,7 +584,7 @@ def process_rewards(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], fig
         runs, per, next(iter(per.values())).shape[-1] if per else 0, "Paper: +4-5 points pass@1."
     )
     rows = [[lab, *[pct(v) for v in table[lab].values()]] for lab in runs]
-    signal = signal_table(cfg["runs"])
+    signal = signal_table(rl_runs("process", cfg))
     return Finding(
         "process",
         "Finding 4: process-verified rewards vs outcome-only",
