@@ -73,7 +73,7 @@ class PrefixCache:
     it). Rows are ``[A problems, m rows]``. The first forward (prefill) runs each problem's
     right-padded prompt once and keeps its keys/values (A, kv, L, hd), shared by the problem's m rows
     inside the attention matmul; each later forward takes one new token per row, whose keys/values
-    go into preallocated (A, m, kv, max_new, hd) buffers. A Canon model's decoding state (the last
+    go into preallocated (A, kv, m, max_new, hd) buffers. A Canon model's decoding state (the last
     inputs of each Canon layer, (A, m, 3, d)) rides along. ``keep_problems`` / ``keep_rows`` drop
     finished problems and rows from every buffer."""
 
@@ -85,7 +85,7 @@ class PrefixCache:
         self.hists: list = [None] * (2 * cfg.n_layer if cfg.canon else 0)  # per layer: attention, MLP
         self.gen_k: list[torch.Tensor] = []
         self.gen_v: list[torch.Tensor] = []
-        self.pmask: torch.Tensor | None = None  # (A, L): real prompt positions (never padding)
+        self.pbias: torch.Tensor | None = None  # (A * kv, 1, L): 0 at prompt positions, -inf at padding
         self.t = -1  # the decoding step being written; -1 while prefilling
         self.m = 1  # rows per problem
 
@@ -101,22 +101,25 @@ class PrefixCache:
             vv = v.repeat_interleave(rep, dim=1) if rep > 1 else v
             y = torch.nn.functional.scaled_dot_product_attention(q, kk, vv, is_causal=True)
             return y.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1)
+        # decoding: scores laid out (A, kv, m, rep, keys) throughout, so no score tensor is permuted
+        # or copied, and scaled and masked in place (the same products, sums and scaling as the
+        # einsum formulation before it, so the same bits; the padding mask is an additive bias)
         A, m, t, kv, hd = len(self.lengths), self.m, self.t, cfg.n_kv_head, cfg.head_dim
-        self.gen_k[layer][:, :, :, t] = k.view(A, m, kv, hd)
-        self.gen_v[layer][:, :, :, t] = v.view(A, m, kv, hd)
-        qg = q.view(A, m, kv, rep, hd)
+        self.gen_k[layer][:, :, :, t] = k.view(A, m, kv, hd).transpose(1, 2)
+        self.gen_v[layer][:, :, :, t] = v.view(A, m, kv, hd).transpose(1, 2)
+        qg = q.view(A, m, kv, rep, hd).transpose(1, 2).reshape(A * kv, m * rep, hd)
         pk, pv = self.prompt_kv[layer]  # (A, kv, L, hd), shared by the problem's m rows
-        scale = 1.0 / math.sqrt(hd)
-        s_p = torch.einsum("ankrd,akld->ankrl", qg, pk) * scale
-        s_p = s_p.masked_fill(~self.pmask.view(A, 1, 1, 1, -1), float("-inf"))
-        gk, gv = self.gen_k[layer][:, :, :, : t + 1], self.gen_v[layer][:, :, :, : t + 1]
-        s_g = torch.einsum("ankrd,anktd->ankrt", qg, gk) * scale
-        w = torch.softmax(torch.cat([s_p, s_g], dim=-1), dim=-1)
-        L = pk.shape[2]
-        y = torch.einsum("ankrl,akld->ankrd", w[..., :L], pv) + torch.einsum(
-            "ankrt,anktd->ankrd", w[..., L:], gv
+        L, scale = pk.shape[2], 1.0 / math.sqrt(hd)
+        s_p = torch.bmm(qg, pk.reshape(A * kv, L, hd).transpose(1, 2)).mul_(scale).add_(self.pbias)
+        gk = self.gen_k[layer][:, :, :, : t + 1].reshape(A * kv * m, t + 1, hd)
+        gv = self.gen_v[layer][:, :, :, : t + 1].reshape(A * kv * m, t + 1, hd)
+        s_g = torch.bmm(qg.view(A * kv * m, rep, hd), gk.transpose(1, 2)).mul_(scale)
+        w = torch.softmax(torch.cat([s_p.view(A * kv * m, rep, L), s_g], dim=-1), dim=-1)
+        y = torch.bmm(w[..., :L].view(A * kv, m * rep, L), pv.reshape(A * kv, L, hd)).view(
+            A * kv * m, rep, hd
         )
-        return y.reshape(A * m, 1, -1)
+        y = y + torch.bmm(w[..., L:], gv)
+        return y.view(A, kv, m, rep * hd).transpose(1, 2).reshape(A * m, 1, -1)
 
     def canon(self, layer: int, which: int, module, h: torch.Tensor) -> torch.Tensor:
         """A Canon layer (``which``: 0 before attention, 1 before the MLP) with its decoding state."""
@@ -140,10 +143,12 @@ class PrefixCache:
         """After the prefill: every problem gets n rows."""
         P, L = len(self.lengths), self.prompt_kv[0][0].shape[2]
         self.hists = [hh.unsqueeze(1).expand(P, n, *hh.shape[1:]).contiguous() for hh in self.hists]
-        self.pmask = torch.arange(L, device=device).view(1, L) < self.lengths.view(P, 1)
         kv, hd = self.cfg.n_kv_head, self.cfg.head_dim
-        self.gen_k = [torch.empty(P, n, kv, self.max_new, hd, device=device) for _ in self.prompt_kv]
-        self.gen_v = [torch.empty(P, n, kv, self.max_new, hd, device=device) for _ in self.prompt_kv]
+        pad = torch.arange(L, device=device).view(1, L) >= self.lengths.view(P, 1)
+        bias = torch.zeros(P, L, device=device).masked_fill_(pad, float("-inf"))
+        self.pbias = bias.view(P, 1, 1, L).expand(P, kv, 1, L).reshape(P * kv, 1, L)
+        self.gen_k = [torch.empty(P, kv, n, self.max_new, hd, device=device) for _ in self.prompt_kv]
+        self.gen_v = [torch.empty(P, kv, n, self.max_new, hd, device=device) for _ in self.prompt_kv]
         self.m = n
 
     def positions(self) -> torch.Tensor:
@@ -153,10 +158,11 @@ class PrefixCache:
     def keep_problems(self, keep: torch.Tensor) -> None:
         """Only problems ``keep`` (indices, on the caches' device) stay."""
         self.prompt_kv = [(k.index_select(0, keep), v.index_select(0, keep)) for k, v in self.prompt_kv]
-        self.gen_k = [g.index_select(0, keep) for g in self.gen_k]
-        self.gen_v = [g.index_select(0, keep) for g in self.gen_v]
+        self.gen_k = [_keep(g, keep, self.t) for g in self.gen_k]
+        self.gen_v = [_keep(g, keep, self.t) for g in self.gen_v]
         self.hists = [hh.index_select(0, keep) for hh in self.hists]
-        self.pmask = self.pmask.index_select(0, keep)
+        kv = self.cfg.n_kv_head
+        self.pbias = self.pbias.view(-1, kv, 1, self.pbias.shape[-1]).index_select(0, keep).flatten(0, 1)
         self.lengths = self.lengths.index_select(0, keep)
 
     def keep_rows(self, a: torch.Tensor, pos: torch.Tensor) -> None:
@@ -167,10 +173,19 @@ class PrefixCache:
         self.m = pos.shape[1]
 
 
+def _keep(cache: torch.Tensor, keep: torch.Tensor, t: int) -> torch.Tensor:
+    """Problems ``keep`` of a (A, kv, m, T, hd) cache into a new buffer; only steps <= t are copied
+    (the rest of the buffer is never read before it is written, and stays untouched memory)."""
+    new = cache.new_empty((len(keep), *cache.shape[1:]))
+    new[:, :, :, : t + 1] = cache[:, :, :, : t + 1].index_select(0, keep)
+    return new
+
+
 def _take(cache: torch.Tensor, a: torch.Tensor, pos: torch.Tensor, t: int) -> torch.Tensor:
-    """Rows ``pos`` (A, m') of a (A, m, kv, T, hd) cache into a new buffer; only steps <= t are copied."""
-    new = cache.new_empty((pos.shape[0], pos.shape[1], *cache.shape[2:]))
-    new[:, :, :, : t + 1] = cache[:, :, :, : t + 1][a, pos]
+    """Rows ``pos`` (A, m') of a (A, kv, m, T, hd) cache into a new buffer; only steps <= t are copied."""
+    A, kv, _, T, hd = cache.shape
+    new = cache.new_empty((A, kv, pos.shape[1], T, hd))
+    new.transpose(1, 2)[:, :, :, : t + 1] = cache.transpose(1, 2)[:, :, :, : t + 1][a, pos]
     return new
 
 
