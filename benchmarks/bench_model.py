@@ -1,9 +1,13 @@
 """Training throughput / MFU and sampler throughput vs naive recompute and HF `generate`.
 
     python benchmarks/bench_model.py [--threads 2]
+    python benchmarks/bench_model.py --real data/models/base [--rounds 3]
 
-Each measurement runs in its own process so its peak memory (max RSS) is its own. The model shape is
-params.yaml's `model` section (vocab 2,304 unless a tokenizer exists).
+Each measurement runs in its own process so its peak memory (max RSS) is its own; only the
+generation itself is timed (models are built before the clock starts). The model shape is
+params.yaml's `model` section (vocab 2,304 unless a tokenizer exists). ``--real`` is the evaluation
+workload on a trained checkpoint: ours and HF in one process, loaded and warmed up first, then
+alternating timed rounds (``real_workload``).
 """
 
 from __future__ import annotations
