@@ -26,16 +26,15 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 
 from bench_model import model_config  # this folder is on sys.path when run as a script
-from bench_train_step import batch, hf_model, hf_step
+from bench_train_step import batch, variant
 from interplay import model as M
 from interplay import train as TR
-from interplay.dist import Dist
 
 
 def _mlp_fused(self, x):
@@ -100,24 +99,15 @@ def main() -> None:
     cfg, p = model_config()
     tcfg = TR.config_from_params({"dataset": "pretrain"}, "train_defaults", p["train_defaults"])
     b = batch(cfg, tcfg.batch_size, tcfg.seq_len, False)
-    dd, betas, wd = Dist(), tuple(tcfg.betas), tcfg.weight_decay
 
     def ours(levers: tuple[str, ...]):
-        torch.manual_seed(0)
-        net = M.Qwen2(cfg)
-        params, opt = list(net.parameters()), M.adamw(net, 1e-3, betas, wd)
+        step = variant("ours", cfg, tcfg)
 
-        def step():
+        def patched_step():
             with patched(levers):
-                TR.train_step(net, params, opt, b, 1e-3, tcfg, dd, nullcontext())
+                step(b)
 
-        return step
-
-    def hf():
-        torch.manual_seed(0)
-        net = hf_model(cfg, M.Qwen2(cfg))
-        params, opt = list(net.parameters()), M.adamw(net, 1e-3, betas, wd)
-        return lambda: hf_step(net, params, opt, b, 1e-3, tcfg, dd, nullcontext())
+        return patched_step
 
     variants: dict[str, tuple[str, ...]] = {"ours": ()} | {n: (n,) for n in LEVERS} | {"all": tuple(LEVERS)}
     torch.manual_seed(0)
@@ -128,7 +118,8 @@ def main() -> None:
         for name, levers in variants.items():
             with patched(levers):
                 diffs[name] = float((ref(b["idx"]) - base_logits).abs().max())
-    steps = {name: ours(levers) for name, levers in variants.items()} | {"HF": hf()}
+    hf = variant("hf", cfg, tcfg)
+    steps = {name: ours(levers) for name, levers in variants.items()} | {"HF": lambda: hf(b)}
     for fn in steps.values():  # warm-up
         fn()
     times: dict[str, list[float]] = {k: [] for k in steps}

@@ -84,6 +84,26 @@ def hf_model(cfg: M.ModelConfig, ours: M.Qwen2):
     return hf.train()
 
 
+def variant(kind: str, cfg: M.ModelConfig, tcfg: TR.TrainConfig):
+    """A fresh model (seed 0) and optimizer taking full steps: ``step(batch)``. ``kind``: "ours"
+    (``train.train_step``), "before" (full logits, per-parameter AdamW) or "hf"."""
+    torch.manual_seed(0)
+    wd, betas = tcfg.weight_decay, tuple(tcfg.betas)
+    ours = M.Qwen2(cfg)
+    net = hf_model(cfg, ours) if kind == "hf" else ours
+    params = list(net.parameters())
+    if kind == "before":
+        dec = [q for q in params if q.dim() >= 2]
+        rest = [q for q in params if q.dim() < 2]
+        groups = [{"params": dec, "weight_decay": wd}, {"params": rest, "weight_decay": 0.0}]
+        opt = torch.optim.AdamW(groups, lr=1e-3, betas=betas, foreach=False, fused=False)
+    else:
+        opt = M.adamw(net, 1e-3, betas, wd)
+    step = {"hf": hf_step, "before": before_step}.get(kind, TR.train_step)
+    dd = Dist()
+    return lambda b: step(net, params, opt, b, 1e-3, tcfg, dd, nullcontext())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -94,30 +114,12 @@ def main() -> None:
     tcfg = TR.config_from_params({"dataset": "pretrain"}, "train_defaults", p["train_defaults"])
     rows, seq = tcfg.batch_size, tcfg.seq_len
     packed, causal = batch(cfg, rows, seq, True), batch(cfg, rows, seq, False)
-    dd = Dist()
-    wd, betas = tcfg.weight_decay, tuple(tcfg.betas)
-
-    def variant(kind: str):
-        torch.manual_seed(0)
-        ours = M.Qwen2(cfg)
-        net = hf_model(cfg, ours) if kind == "hf" else ours
-        params = list(net.parameters())
-        if kind == "before":
-            dec = [q for q in params if q.dim() >= 2]
-            rest = [q for q in params if q.dim() < 2]
-            groups = [{"params": dec, "weight_decay": wd}, {"params": rest, "weight_decay": 0.0}]
-            opt = torch.optim.AdamW(groups, lr=1e-3, betas=betas, foreach=False, fused=False)
-        else:
-            opt = M.adamw(net, 1e-3, betas, wd)
-        step = {"hf": hf_step, "before": before_step}.get(kind, TR.train_step)
-        return lambda b: step(net, params, opt, b, 1e-3, tcfg, dd, nullcontext())
-
     runs = {
-        "ours, doc mask": (variant("ours"), packed),
-        "ours, before, doc mask": (variant("before"), packed),
-        "ours, causal": (variant("ours"), causal),
-        "ours, before, causal": (variant("before"), causal),
-        "HF, causal": (variant("hf"), causal),
+        "ours, doc mask": (variant("ours", cfg, tcfg), packed),
+        "ours, before, doc mask": (variant("before", cfg, tcfg), packed),
+        "ours, causal": (variant("ours", cfg, tcfg), causal),
+        "ours, before, causal": (variant("before", cfg, tcfg), causal),
+        "HF, causal": (variant("hf", cfg, tcfg), causal),
     }
     times: dict[str, list[float]] = {k: [] for k in runs}
     for fn, b in runs.values():  # warm-up
