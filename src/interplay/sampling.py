@@ -85,7 +85,7 @@ class PrefixCache:
         self.hists: list = [None] * (2 * cfg.n_layer if cfg.canon else 0)  # per layer: attention, MLP
         self.gen_k: list[torch.Tensor] = []
         self.gen_v: list[torch.Tensor] = []
-        self.pbias: torch.Tensor | None = None  # (A * kv, 1, L): 0 at prompt positions, -inf at padding
+        self.pbias: torch.Tensor | None = None  # (A, 1, 1, L): 0 at prompt positions, -inf at padding
         self.t = -1  # the decoding step being written; -1 while prefilling
         self.m = 1  # rows per problem
 
@@ -110,7 +110,8 @@ class PrefixCache:
         qg = q.view(A, m, kv, rep, hd).transpose(1, 2).reshape(A * kv, m * rep, hd)
         pk, pv = self.prompt_kv[layer]  # (A, kv, L, hd), shared by the problem's m rows
         L, scale = pk.shape[2], 1.0 / math.sqrt(hd)
-        s_p = torch.bmm(qg, pk.reshape(A * kv, L, hd).transpose(1, 2)).mul_(scale).add_(self.pbias)
+        s_p = torch.bmm(qg, pk.reshape(A * kv, L, hd).transpose(1, 2)).mul_(scale)
+        s_p.view(A, kv, m * rep, L).add_(self.pbias)
         gk = self.gen_k[layer][:, :, :, : t + 1].reshape(A * kv * m, t + 1, hd)
         gv = self.gen_v[layer][:, :, :, : t + 1].reshape(A * kv * m, t + 1, hd)
         s_g = torch.bmm(qg.view(A * kv * m, rep, hd), gk.transpose(1, 2)).mul_(scale)
@@ -145,8 +146,7 @@ class PrefixCache:
         self.hists = [hh.unsqueeze(1).expand(P, n, *hh.shape[1:]).contiguous() for hh in self.hists]
         kv, hd = self.cfg.n_kv_head, self.cfg.head_dim
         pad = torch.arange(L, device=device).view(1, L) >= self.lengths.view(P, 1)
-        bias = torch.zeros(P, L, device=device).masked_fill_(pad, float("-inf"))
-        self.pbias = bias.view(P, 1, 1, L).expand(P, kv, 1, L).reshape(P * kv, 1, L)
+        self.pbias = torch.zeros(P, L, device=device).masked_fill_(pad, float("-inf")).view(P, 1, 1, L)
         self.gen_k = [torch.empty(P, kv, n, self.max_new, hd, device=device) for _ in self.prompt_kv]
         self.gen_v = [torch.empty(P, kv, n, self.max_new, hd, device=device) for _ in self.prompt_kv]
         self.m = n
@@ -161,8 +161,7 @@ class PrefixCache:
         self.gen_k = [_keep(g, keep, self.t) for g in self.gen_k]
         self.gen_v = [_keep(g, keep, self.t) for g in self.gen_v]
         self.hists = [hh.index_select(0, keep) for hh in self.hists]
-        kv = self.cfg.n_kv_head
-        self.pbias = self.pbias.view(-1, kv, 1, self.pbias.shape[-1]).index_select(0, keep).flatten(0, 1)
+        self.pbias = self.pbias.index_select(0, keep)
         self.lengths = self.lengths.index_select(0, keep)
 
     def keep_rows(self, a: torch.Tensor, pos: torch.Tensor) -> None:
