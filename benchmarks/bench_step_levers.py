@@ -14,7 +14,11 @@ machine; none of them is in the model the pipeline trains. The levers:
 - ``fused qkv``: the same for the query, key and value projections (with their biases);
 - ``rms_norm``: ``torch.nn.functional.rms_norm`` in place of the norm written out in PyTorch ops;
 - ``rope halves``: rotary embedding on the two halves of each head without building
-  ``rotate_half``'s concatenated copy.
+  ``rotate_half``'s concatenated copy;
+- ``sdpa gqa``: SDPA's own grouped-query attention (``enable_gqa``) instead of repeating each key
+  and value head for its query heads.
+
+Rounds rotate the order of the variants, so none always runs first.
 
 Each forward is compared with the model's own on the same batch before timing: the printed maximum
 absolute difference of the logits says whether the lever changes numerics (0 = bitwise identical).
@@ -68,11 +72,19 @@ def _rope_halves(x, cos, sin):
     return torch.cat([x1 * c - x2 * s, x2 * c + x1 * s], dim=-1)
 
 
+def _attn_gqa(self, x, cos, sin, mask=None, cache=None, layer: int = 0):
+    B, T, _ = x.shape
+    q, k, v = self.qkv(x, cos, sin)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None, enable_gqa=True)
+    return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
+
+
 LEVERS: dict[str, tuple[object, str, Callable]] = {
     "fused gate/up": (M.MLP, "forward", _mlp_fused),
     "fused qkv": (M.Attention, "qkv", _qkv_fused),
     "rms_norm": (M.RMSNorm, "forward", _rms_norm),
     "rope halves": (M, "apply_rope", _rope_halves),
+    "sdpa gqa": (M.Attention, "forward", _attn_gqa),
 }
 
 
@@ -109,7 +121,9 @@ def main() -> None:
 
         return patched_step
 
-    variants: dict[str, tuple[str, ...]] = {"ours": ()} | {n: (n,) for n in LEVERS} | {"all": tuple(LEVERS)}
+    exact = ("rms_norm", "rope halves")  # the two levers whose gradients keep their bits
+    variants: dict[str, tuple[str, ...]] = {"ours": ()} | {n: (n,) for n in LEVERS}
+    variants |= {"norm+rope": exact, "norm+rope+gqa": (*exact, "sdpa gqa"), "all": tuple(LEVERS)}
     torch.manual_seed(0)
     ref = M.Qwen2(cfg).eval()
     with torch.no_grad():
@@ -123,8 +137,10 @@ def main() -> None:
     for fn in steps.values():  # warm-up
         fn()
     times: dict[str, list[float]] = {k: [] for k in steps}
-    for _ in range(args.rounds):
-        for name, fn in steps.items():
+    names = list(steps)
+    for r in range(args.rounds):  # each round starts one variant later: no variant always runs first
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn = steps[name]
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)

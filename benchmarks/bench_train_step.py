@@ -4,6 +4,9 @@ all alike).
 
     python benchmarks/bench_train_step.py [--threads 2] [--rounds 5]
 
+It prints each variant's median step, the ratio of the medians, and the median of each round's own
+HF / ours ratio (the machine's speed drifts from round to round; within a round it moves both).
+
 The batch is the pre-training shape (params.yaml's ``model`` and ``train_defaults``: 8 x 512 tokens)
 with packed documents of 100-220 tokens whose last 35% are the loss-masked completion (pre-training
 reads about a third of its positions). Every variant starts from the same weights and takes a full
@@ -140,6 +143,12 @@ def main() -> None:
         f"ours vs before: {med['ours, before, doc mask'] / med['ours, doc mask']:.2f}x (doc mask), "
         f"{med['ours, before, causal'] / med['ours, causal']:.2f}x (causal); "
         f"ours vs HF (causal, same batch): {med['HF, causal'] / med['ours, causal']:.2f}x"
+    )
+    # each round's own ratio: a machine whose speed drifts between rounds moves both steps of a round
+    per_round = sorted(h / o for h, o in zip(times["HF, causal"], times["ours, causal"]))
+    print(
+        f"ours vs HF, round by round: median {statistics.median(per_round):.2f}x "
+        f"(range {per_round[0]:.2f}-{per_round[-1]:.2f}x over {len(per_round)} rounds)"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -65,6 +66,12 @@ def test_measured_seconds_replace_the_static_weights(tmp_path):
     cost = lanes.measured_cost(tmp_path)
     assert cost("pretrain@base") == 4600.0 and cost("evaluate@base") == 380.0
     assert cost("rl@x") == lanes.WEIGHTS["rl"]
+    assert lanes.measured_alone_cost(tmp_path)("pretrain@base") == 4600.0  # no alone run: the lane's
+    lanes.record_times(tmp_path, {"pretrain@base" + lanes.ALONE: 2100.0, "rl@y" + lanes.ALONE: 300.0})
+    cost, alone = lanes.measured_cost(tmp_path), lanes.measured_alone_cost(tmp_path)
+    assert cost("pretrain@base") == 4600.0 and alone("pretrain@base") == 2100.0
+    assert cost("rl@y") == alone("rl@y") == 300.0  # timed only alone: the best measurement there is
+    assert lanes.timed_stages(tmp_path) == {"pretrain@base", "evaluate@base", "rl@y"}
     (tmp_path / lanes.TIMES).write_text("not json")
     assert lanes.measured_cost(tmp_path)("rl@x") == lanes.WEIGHTS["rl"]  # a bad file is ignored
 
@@ -149,6 +156,12 @@ def test_simulate_gives_the_schedules_wall_time_for_known_stage_costs():
     assert lanes.simulate(plan, cost, lanes=1) == 115.0  # one lane: the sum
     # finding e first (its rank 0) does not change the two-lane end here, only who waits
     assert lanes.simulate(plan, cost, lanes=2, rank=lanes.target_ranks(plan, DAG, ["e", "d"])) == 65.0
+    # a stage that starts alone is charged its alone time: a alone (4 instead of 10), then b and c
+    # side by side in lanes, then d alone (2 instead of 5): 4 + 50 + 2
+    only_a = lanes.select(DAG, {"a"})
+    alone = {"a": 4.0, "b": 1.0, "c": 1.0, "d": 2.0, "e": 1.0}.__getitem__
+    assert lanes.simulate(only_a, cost, lanes=2) == 65.0
+    assert lanes.simulate(only_a, cost, lanes=2, alone_cost=alone) == 56.0
     line = lanes.estimate_line(plan, cost, 2, {}, timed={"a", "b", "c"})
     assert line.startswith("about 0.02 h in 2 lanes (0.03 h of stage time); 3 stages timed")
     assert line.endswith("2 by the per-kind weights: d, e")
@@ -383,7 +396,11 @@ def test_two_lanes_run_a_real_dvc_dag(tmp_path):
     locked = yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]
     assert set(locked) == {"a", "b", "c", "d"}
     seconds = json.loads((tmp_path / lanes.TIMES).read_text())
-    assert set(seconds) == {"a", "b", "c", "d"} and all(v > 0 for v in seconds.values())
+    assert lanes.timed_stages(tmp_path) == {"a", "b", "c", "d"} and all(v > 0 for v in seconds.values())
+    # a stage the runner started alone is recorded as such
+    alone_started = set(re.findall(r"start\s+(\S+) \(alone: all threads\)", res.stdout))
+    assert alone_started  # a runs alone here: nothing else is ready before it ends
+    assert {k for k in seconds if k.endswith(lanes.ALONE)} == {s + lanes.ALONE for s in alone_started}
     # a params edit plans exactly that stage and what lies downstream of it
     (tmp_path / "params.yaml").write_text("c: 2\n")
     dry = subprocess.run([*lane, "--dry"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)

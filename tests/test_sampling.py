@@ -117,6 +117,27 @@ def test_top_p_keeps_the_nucleus():
     assert picks == {0, 1, 2, 3}
 
 
+@pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.7, 1.0), (0.7, 0.9)])
+def test_draw_leaves_the_logits_alone_and_matches_the_plain_formula(temperature, top_p):
+    """The in-place draw writes only its own buffer, and picks what the out-of-place formula picks."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(64, 300, generator=g) * 3
+    kept = logits.clone()
+    u = torch.rand(64, generator=g, dtype=torch.float64)
+    got = sample_tokens(logits, u, temperature, top_p)
+    assert torch.equal(logits, kept)
+    x = logits / temperature
+    w = torch.exp(x - x.amax(-1, keepdim=True))
+    order = torch.arange(300).expand(64, 300)
+    if top_p < 1.0:
+        w, order = w.sort(dim=-1, descending=True)
+        cum = w.cumsum(-1)
+        w = w * (cum - w < top_p * cum[:, -1:])
+    cdf = w.cumsum(-1)
+    pick = torch.searchsorted(cdf, (u.float() * cdf[:, -1]).unsqueeze(-1)).clamp_max(299)
+    assert torch.equal(got, order.gather(-1, pick).squeeze(-1))
+
+
 def test_uniforms_are_uniform_and_distinct():
     u = uniforms(0, torch.arange(64), 64, 0)
     assert u.shape == (64, 64) and float(u.min()) > 0 and float(u.max()) < 1

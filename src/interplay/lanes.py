@@ -18,9 +18,11 @@ and does the ordering itself:
 
 The result is what ``dvc repro`` of the same targets gives: the same stages, the same ``dvc.lock``.
 ``python -m interplay.lanes [targets ...] [-j 2] [--threads 1] [--dry] [--kill-stale]``; logs go to
-``.dvc/tmp/lanes/<stage>.log``, and each finished stage's seconds to ``.dvc/tmp/lanes/seconds.json``.
-``--estimate`` prints the plan's wall time simulated from those seconds (``--from-scratch``: every
-stage of the targets, as from a clean clone).
+``.dvc/tmp/lanes/<stage>.log``, and each finished stage's seconds to ``.dvc/tmp/lanes/seconds.json``
+(a stage that ran alone under ``<stage> (alone)``: its time with every lane's threads).
+``--estimate`` prints the plan's wall time simulated from those seconds, charging a stage that would
+start alone its alone time where one was measured (``--from-scratch``: every stage of the targets, as
+from a clean clone).
 
 Stopping: Ctrl-C, SIGTERM or SIGHUP ends every running job's process group (a stage stopped this way
 resumes from its last checkpoint next time) and exits with 128 + the signal number. The running jobs
@@ -65,6 +67,9 @@ WEIGHTS = {
 }
 LOG_DIR = Path(".dvc/tmp/lanes")
 TIMES = LOG_DIR / "seconds.json"  # measured seconds per stage from earlier runs
+# a stage that ran alone with every lane's threads is recorded under its name + ALONE: the base's
+# pre-training took 7,414 s in a 1-thread lane and 3,425 s alone on 2 threads (docs/log.md)
+ALONE = " (alone)"
 JOBS = LOG_DIR / "jobs.json"  # the running jobs: stage -> [process group id, its start time]
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -89,9 +94,22 @@ def _load_times(root: Path) -> dict[str, float]:
 
 
 def measured_cost(root: Path) -> Callable[[str], float]:
-    """Seconds each stage took last time it ran in a lane (``TIMES``), else its ``weight``."""
+    """Seconds each stage took last time it ran in a lane (``TIMES``), else alone, else its
+    ``weight``."""
     seen = _load_times(root)
-    return lambda s: seen.get(s, weight(s))
+    return lambda s: seen.get(s, seen.get(s + ALONE, weight(s)))
+
+
+def measured_alone_cost(root: Path) -> Callable[[str], float]:
+    """Seconds each stage took last time it ran alone with every lane's threads, else in a lane,
+    else its ``weight``: what ``simulate`` charges a stage it starts alone."""
+    seen = _load_times(root)
+    return lambda s: seen.get(s + ALONE, seen.get(s, weight(s)))
+
+
+def timed_stages(root: Path) -> set[str]:
+    """The stages ``TIMES`` holds a measurement for, in a lane or alone."""
+    return {k.removesuffix(ALONE) for k in _load_times(root)}
 
 
 def record_times(root: Path, seconds: Mapping[str, float]) -> None:
@@ -313,14 +331,17 @@ def simulate(
     cost: Callable[[str], float],
     lanes: int = 2,
     rank: Mapping[str, int] | None = None,
+    alone_cost: Callable[[str], float] | None = None,
 ) -> float:
-    """Seconds ``schedule`` would take for ``plan`` if every stage took ``cost(stage)``: the same
-    ordering rules, run on a simulated clock with one-second ticks (``--estimate``)."""
+    """Seconds ``schedule`` would take for ``plan`` if every stage took ``cost(stage)``, or
+    ``alone_cost(stage)`` when it starts alone with every lane's threads (default: ``cost``): the
+    same ordering rules, run on a simulated clock with one-second ticks (``--estimate``)."""
     clock = [0.0]
+    lone = alone_cost or cost
 
     class Timed:
-        def __init__(self, stage: str) -> None:
-            self.end = clock[0] + cost(stage)
+        def __init__(self, stage: str, alone: bool) -> None:
+            self.end = clock[0] + (lone(stage) if alone else cost(stage))
 
         def poll(self) -> int | None:
             return 0 if clock[0] >= self.end else None
@@ -333,7 +354,7 @@ def simulate(
 
     schedule(
         plan,
-        lambda stage, alone: Timed(stage),
+        lambda stage, alone: Timed(stage, alone),
         lanes=lanes,
         poll_s=1.0,
         log=lambda _: None,
@@ -352,10 +373,11 @@ def estimate_line(
     lanes: int,
     rank: Mapping[str, int],
     timed: set[str],
+    alone_cost: Callable[[str], float] | None = None,
 ) -> str:
     """``--estimate``'s answer: the simulated wall time, and which stages' costs were measured."""
     guessed = sorted(s for s in plan if s not in timed)
-    wall = simulate(plan, cost, lanes, rank)
+    wall = simulate(plan, cost, lanes, rank, alone_cost)
     return (
         f"about {wall / 3600:.2f} h in {lanes} lanes ({sum(map(cost, plan)) / 3600:.2f} h of stage "
         f"time); {len(plan) - len(guessed)} stages timed by an earlier run ({TIMES}), {len(guessed)} by "
@@ -618,11 +640,12 @@ def _ran(root: Path, stage: str) -> bool:
         return False
 
 
-def _record_if_ran(root: Path, stage: str, seconds: float) -> None:
-    """Remember how long a stage took for the next run's priorities and estimates, unless DVC found it
-    unchanged and skipped it (those few seconds say nothing about the stage)."""
+def _record_if_ran(root: Path, stage: str, seconds: float, alone: bool = False) -> None:
+    """Remember how long a stage took for the next run's priorities and estimates (under its name +
+    ``ALONE`` if it ran alone with every lane's threads), unless DVC found it unchanged and skipped it
+    (those few seconds say nothing about the stage)."""
     if _ran(root, stage):
-        record_times(root, {stage: seconds})
+        record_times(root, {stage + (ALONE if alone else ""): seconds})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -679,22 +702,41 @@ def main(argv: list[str] | None = None) -> int:
     rank = target_ranks(plan, upstream, args.targets)
     print(f"{len(plan)} stages to run, {args.lanes} lanes x {threads} thread(s)")
     if args.estimate:
-        print(estimate_line(plan, cost, args.lanes, rank, set(_load_times(root))))
+        print(estimate_line(plan, cost, args.lanes, rank, timed_stages(root), measured_alone_cost(root)))
         return 0
     if args.dry:
         for s in sorted(plan, key=lambda s: (rank[s], -prio[s], s)):
             print(f"  {s}  (after: {', '.join(sorted(plan[s])) or '-'})")
         return 0
+    return _run_plan(root, plan, args, threads, cost, rank)
+
+
+def _run_plan(
+    root: Path,
+    plan: Mapping[str, frozenset[str]],
+    args: argparse.Namespace,
+    threads: int,
+    cost: Callable[[str], float],
+    rank: Mapping[str, int],
+) -> int:
+    """Run ``plan`` in ``args.lanes`` lanes, recording each stage's seconds (``TIMES``)."""
     extra = ["--no-run-cache"] if args.no_run_cache else []
+    lone: set[str] = set()  # the stages started alone, with every lane's threads
+
+    def start(s: str, alone: bool) -> Process:
+        if alone:
+            lone.add(s)
+        return Process(s, root, threads * args.lanes if alone else threads, extra)
+
     t0 = time.monotonic()
     out = schedule(
         plan,
-        lambda s, alone: Process(s, root, threads * args.lanes if alone else threads, extra),
+        start,
         lanes=args.lanes,
         cost=cost,
         progress=lambda s: last_progress(root / LOG_DIR / f"{s}.log"),
         rank=rank,
-        on_done=lambda s, t: _record_if_ran(root, s, t),
+        on_done=lambda s, t: _record_if_ran(root, s, t, s in lone),
     )
     wall = time.monotonic() - t0
     busy = sum(out.seconds.values())
