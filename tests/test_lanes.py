@@ -218,6 +218,42 @@ def test_a_long_stage_waits_for_short_ones_to_run_alone():
     assert dict(world["started"])["l"] >= {"e", "g"}
 
 
+def _run_long_beside(short_cost: float):
+    """l (long) and three short stages ready at once, in two lanes; returns the fake world."""
+    plan = {"l": frozenset(), "s1": frozenset(), "s2": frozenset(), "s3": frozenset()}
+    world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": [], "alone": []}
+    cost = {"l": 1000.0, "s1": short_cost, "s2": short_cost, "s3": short_cost}.__getitem__
+    ticks = {"l": 2, "s1": 1, "s2": 1, "s3": 1}
+    now = [0.0]
+
+    def sleep(_):
+        now[0] += 1.0
+
+    out = lanes.schedule(
+        plan,
+        lambda s, alone: FakeJob(s, world, ticks[s], 0, alone),
+        lanes=2,
+        poll_s=1,
+        log=lambda _: None,
+        clock=lambda: now[0],
+        sleep=sleep,
+        cost=cost,
+    )
+    assert out.ok
+    return world
+
+
+def test_a_long_stage_lets_short_ready_ones_go_first_to_run_alone():
+    # three 20 s stages ready beside a 1,000 s one: 30 s each lane, under a tenth of it, so the short
+    # ones run first and the long one then gets every lane's threads
+    world = _run_long_beside(20.0)
+    assert world["alone"][-1] == "l"  # (the last short one, then running by itself, gets both too)
+    assert dict(world["started"])["l"] >= {"s1", "s2", "s3"}
+    # three 200 s stages: 300 s each lane is too long to wait for, so the long one starts at once
+    world = _run_long_beside(200.0)
+    assert "l" not in world["alone"] and world["started"][0][0] == "l"
+
+
 def test_a_failed_stage_stops_its_descendants_only():
     plan = lanes.select(DAG, {"a", "e"})
     out, world = run_fake(plan, 2, rcs={"b": 3})

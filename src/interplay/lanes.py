@@ -13,7 +13,10 @@ and does the ordering itself:
 2. a stage starts once every planned stage upstream of it has finished; among the ready ones those
    of the first target named go first (``figures_edge report``: finding 1, then the rest), then the
    one with the longest weighted path to the end of the DAG (pre-training before RL);
-3. a stage that would run alone (nothing else running or ready) gets every lane's threads;
+3. a stage that would run alone (nothing else running or ready) gets every lane's threads; the
+   first ready stage waits, while the others start, if everything else ready or running would be
+   done within a tenth of its cost, so that it then runs alone (the base beside a few dataset
+   generations);
 4. a failed stage stops its descendants; the others finish; the exit status is non-zero.
 
 The result is what ``dvc repro`` of the same targets gives: the same stages, the same ``dvc.lock``.
@@ -53,7 +56,8 @@ from interplay.runtime import THREADS_ENV
 # '@', until a run has measured it (TIMES); only the order in which ready stages start depends on it.
 # From the grid rerun of 2026-12-01 (two lanes): pre-training of a seed model 2,459 s (the base: 9,918 s),
 # midtrain@mid_b50 903 s, RL runs 750-1,130 s, filter@rl_edge_f 353 s, generation 100-360 s per
-# pre-training set; evaluation and the ladder from the previous default's runs (100-340 s).
+# pre-training set and 10-20 s per RL or evaluation set (60: between); evaluation and the ladder from
+# the previous default's runs (100-340 s).
 WEIGHTS = {
     "pretrain": 2500.0,
     "midtrain": 900.0,
@@ -63,7 +67,7 @@ WEIGHTS = {
     "filter": 350.0,
     "tokens": 20.0,
     "evaluate": 250.0,
-    "generate": 150.0,
+    "generate": 60.0,
 }
 LOG_DIR = Path(".dvc/tmp/lanes")
 TIMES = LOG_DIR / "seconds.json"  # measured seconds per stage from earlier runs
@@ -297,8 +301,8 @@ def schedule(
             ready = sorted(
                 (s for s, ups in waiting.items() if ups <= done), key=lambda s: (order.get(s, 0), -prio[s], s)
             )
-            if _wait_to_run_alone(ready, running, cost, clock()):
-                ready = []
+            if _wait_to_run_alone(ready, running, cost, clock(), lanes):
+                ready = ready[1:]  # the long one waits; the short ones start
             for s in ready[: lanes - len(running)]:
                 del waiting[s]
                 alone = not running and len(ready) == 1
@@ -315,15 +319,22 @@ def schedule(
 
 
 def _wait_to_run_alone(
-    ready: list[str], running: Mapping[str, tuple[Job, float]], cost: Callable[[str], float], now: float
+    ready: list[str],
+    running: Mapping[str, tuple[Job, float]],
+    cost: Callable[[str], float],
+    now: float,
+    lanes: int = 2,
 ) -> bool:
-    """A long stage, ready alone, next to running ones expected to end within a tenth of its cost:
-    better to wait for them and run it with every lane's threads."""
-    return (
-        len(ready) == 1
-        and bool(running)
-        and all(cost(r) - (now - began) < 0.1 * cost(ready[0]) for r, (_, began) in running.items())
-    )
+    """Hold back the first ready stage, a long one, while everything else ready or running is
+    expected to be done within a tenth of its cost (their seconds left, shared among the lanes):
+    better to let them finish and then run it alone, with every lane's threads, than to run it on
+    one lane's threads from start to end (the base's pre-training beside a few short dataset
+    generations, when only finding 1 is asked for). The others start meanwhile."""
+    if lanes < 2 or not ready or not (running or len(ready) > 1):
+        return False
+    left = sum(max(0.0, cost(r) - (now - began)) for r, (_, began) in running.items())
+    left += sum(cost(r) for r in ready[1:])
+    return left / lanes < 0.1 * cost(ready[0])
 
 
 def simulate(
