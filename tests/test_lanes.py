@@ -66,9 +66,9 @@ def test_measured_seconds_replace_the_static_weights(tmp_path):
     cost = lanes.measured_cost(tmp_path)
     assert cost("pretrain@base") == 4600.0 and cost("evaluate@base") == 380.0
     assert cost("rl@x") == lanes.WEIGHTS["rl"]
-    assert lanes.measured_alone_cost(tmp_path)("pretrain@base") == 4600.0  # no alone run: the lane's
+    assert lanes.measured_cost(tmp_path, alone=True)("pretrain@base") == 4600.0  # no alone run: the lane's
     lanes.record_times(tmp_path, {"pretrain@base" + lanes.ALONE: 2100.0, "rl@y" + lanes.ALONE: 300.0})
-    cost, alone = lanes.measured_cost(tmp_path), lanes.measured_alone_cost(tmp_path)
+    cost, alone = lanes.measured_cost(tmp_path), lanes.measured_cost(tmp_path, alone=True)
     assert cost("pretrain@base") == 4600.0 and alone("pretrain@base") == 2100.0
     assert cost("rl@y") == alone("rl@y") == 300.0  # timed only alone: the best measurement there is
     assert lanes.timed_stages(tmp_path) == {"pretrain@base", "evaluate@base", "rl@y"}
@@ -99,17 +99,26 @@ class FakeJob:
         self.world["terminated"].append(self.name)
 
 
-def run_fake(plan, lanes_n, ticks=None, rcs=None, rank=None):
+def run_fake(plan, lanes_n, ticks=None, rcs=None, rank=None, cost=None):
+    """``schedule`` over fake jobs. With ``cost`` (stage -> expected seconds) the clock is simulated:
+    each poll of the running jobs is one second."""
     world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": [], "alone": []}
     ticks, rcs = ticks or {}, rcs or {}
+    timing = {"poll_s": 0, "sleep": lambda _: None}
+    if cost is not None:
+        now = [0.0]
+
+        def sleep(_):
+            now[0] += 1.0
+
+        timing = {"poll_s": 1, "sleep": sleep, "clock": lambda: now[0], "cost": cost}
     out = lanes.schedule(
         plan,
         lambda s, alone: FakeJob(s, world, ticks.get(s, 1), rcs.get(s, 0), alone),
         lanes=lanes_n,
         rank=rank,
-        poll_s=0,
         log=lambda _: None,
-        sleep=lambda _: None,
+        **timing,
     )
     return out, world
 
@@ -195,24 +204,8 @@ def test_each_finished_stage_is_reported_as_it_ends_and_recorded_only_if_dvc_ran
 def test_a_long_stage_waits_for_short_ones_to_run_alone():
     # e (short) and g (short) start; l (long, after g) becomes ready while e still runs: it waits for e
     plan = {"e": frozenset(), "g": frozenset(), "l": frozenset({"g"})}
-    world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": [], "alone": []}
     cost = {"e": 10.0, "g": 5.0, "l": 1000.0}.__getitem__
-    ticks = {"e": 3, "g": 1, "l": 2}
-    now = [0.0]
-
-    def sleep(_):
-        now[0] += 1.0
-
-    out = lanes.schedule(
-        plan,
-        lambda s, alone: FakeJob(s, world, ticks[s], 0, alone),
-        lanes=2,
-        poll_s=1,
-        log=lambda _: None,
-        clock=lambda: now[0],
-        sleep=sleep,
-        cost=cost,
-    )
+    out, world = run_fake(plan, 2, ticks={"e": 3, "g": 1, "l": 2}, cost=cost)
     assert out.ok
     assert world["alone"] == ["l"]  # started only after e had finished
     assert dict(world["started"])["l"] >= {"e", "g"}
@@ -221,24 +214,8 @@ def test_a_long_stage_waits_for_short_ones_to_run_alone():
 def _run_long_beside(short_cost: float):
     """l (long) and three short stages ready at once, in two lanes; returns the fake world."""
     plan = {"l": frozenset(), "s1": frozenset(), "s2": frozenset(), "s3": frozenset()}
-    world = {"running": set(), "finished": set(), "started": [], "peak": 0, "terminated": [], "alone": []}
     cost = {"l": 1000.0, "s1": short_cost, "s2": short_cost, "s3": short_cost}.__getitem__
-    ticks = {"l": 2, "s1": 1, "s2": 1, "s3": 1}
-    now = [0.0]
-
-    def sleep(_):
-        now[0] += 1.0
-
-    out = lanes.schedule(
-        plan,
-        lambda s, alone: FakeJob(s, world, ticks[s], 0, alone),
-        lanes=2,
-        poll_s=1,
-        log=lambda _: None,
-        clock=lambda: now[0],
-        sleep=sleep,
-        cost=cost,
-    )
+    out, world = run_fake(plan, 2, ticks={"l": 2}, cost=cost)
     assert out.ok
     return world
 

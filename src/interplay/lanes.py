@@ -97,18 +97,13 @@ def _load_times(root: Path) -> dict[str, float]:
     return {k: float(v) for k, v in seen.items() if isinstance(v, int | float)}
 
 
-def measured_cost(root: Path) -> Callable[[str], float]:
+def measured_cost(root: Path, alone: bool = False) -> Callable[[str], float]:
     """Seconds each stage took last time it ran in a lane (``TIMES``), else alone, else its
-    ``weight``."""
+    ``weight``. ``alone``: the time alone with every lane's threads first (what ``simulate`` charges
+    a stage it starts alone), else the lane's."""
     seen = _load_times(root)
-    return lambda s: seen.get(s, seen.get(s + ALONE, weight(s)))
-
-
-def measured_alone_cost(root: Path) -> Callable[[str], float]:
-    """Seconds each stage took last time it ran alone with every lane's threads, else in a lane,
-    else its ``weight``: what ``simulate`` charges a stage it starts alone."""
-    seen = _load_times(root)
-    return lambda s: seen.get(s + ALONE, seen.get(s, weight(s)))
+    first, second = (ALONE, "") if alone else ("", ALONE)
+    return lambda s: seen.get(s + first, seen.get(s + second, weight(s)))
 
 
 def timed_stages(root: Path) -> set[str]:
@@ -713,7 +708,8 @@ def main(argv: list[str] | None = None) -> int:
     rank = target_ranks(plan, upstream, args.targets)
     print(f"{len(plan)} stages to run, {args.lanes} lanes x {threads} thread(s)")
     if args.estimate:
-        print(estimate_line(plan, cost, args.lanes, rank, timed_stages(root), measured_alone_cost(root)))
+        lone = measured_cost(root, alone=True)
+        print(estimate_line(plan, cost, args.lanes, rank, timed_stages(root), lone))
         return 0
     if args.dry:
         for s in sorted(plan, key=lambda s: (rank[s], -prio[s], s)):
