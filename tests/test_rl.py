@@ -281,3 +281,25 @@ def test_indexing_in_small_batches_gives_the_same_pool(pool_setup, tmp_path, mon
         for a in ("rows", "ops", "keys", "prompt_len", "gold_len"):
             assert np.array_equal(getattr(small, a), getattr(want, a)), (ops, a)
             assert getattr(small, a).dtype == getattr(want, a).dtype, (ops, a)
+
+
+def test_bf16_update_stays_close_to_fp32_and_moves_the_same_way():
+    """``precision: bf16`` runs the update's forwards under autocast: log-probs are still fp32 (taken
+    after a float cast), and one update moves probability toward the positive advantage as in fp32."""
+    seqs = [([1, 2, 3], [4, 5, 6]), ([1, 2, 3], [7, 8, 9])]
+    moved = {}
+    for precision in ("fp32", "bf16"):
+        m = tiny.model(30, 32)
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-2)
+        b = SharedPrefix.build([seqs[0]], T.PAD, "cpu")
+        with torch.no_grad():
+            before = completion_logprobs(m, b)[0]
+        rl._update(m, m, None, opt, seqs, [1.0, -1.0], cfg(mini_batches=1, precision=precision), "cpu")
+        with torch.no_grad():
+            after = completion_logprobs(m, b)[0]
+        assert after.dtype == torch.float32
+        moved[precision] = float((after - before).sum())
+    assert moved["fp32"] > 0 and moved["bf16"] > 0
+    assert moved["bf16"] == pytest.approx(moved["fp32"], rel=0.2)
+    with pytest.raises(ParamsError, match=r"rl\.runs\.x\.precision"):
+        rl.config_from_params({"dataset": "d", "init": "i", "precision": "fp16"}, "rl.runs.x")

@@ -84,3 +84,58 @@ def test_rl_update_weights_and_logged_statistics_do_not_depend_on_threads():
     assert "'kl'" in stats[0] and "'entropy'" in stats[0]
     assert stats[0] == stats[1]
     assert len(outs[0]) > 10_000 and outs[0] == outs[1]
+
+
+_BF16_STEP = """
+import sys, torch
+from interplay import train as TR
+from interplay.dist import Dist
+from interplay.model import ModelConfig, Qwen2, adamw
+from interplay.runtime import autocast, set_threads
+set_threads(2)
+assert torch.get_num_threads() == int(sys.argv[1]), torch.get_num_threads()
+torch.manual_seed(0)
+m = Qwen2(ModelConfig(vocab_size=1105, tie_embeddings=False))  # the default shape
+opt = adamw(m, 1e-3, (0.9, 0.95), 0.1)
+cfg = TR.TrainConfig(dataset="d", precision="bf16")
+x = torch.randint(0, 1105, (4, 512))
+batch = {"idx": x, "targets": torch.roll(x, -1, 1), "loss_mask": torch.rand(4, 512) < 0.4}
+losses = [TR.train_step(m, list(m.parameters()), opt, batch, 1e-3, cfg, Dist(), autocast("cpu", "bf16"))
+          for _ in range(3)]
+print(repr(losses))
+sys.stdout.flush()
+sys.stdout.buffer.write(b"".join(p.detach().numpy().tobytes() for p in m.parameters()))
+"""
+
+
+def test_bf16_training_steps_do_not_depend_on_threads():
+    """``precision: bf16`` on CPU (oneDNN's bf16 products) keeps the thread override sound: three
+    full steps (forward under autocast, backward, AdamW) leave the same weights at 1 and 2 threads."""
+    outs = _at_one_and_two_threads(_BF16_STEP)
+    assert len(outs[0]) > 100_000
+    assert outs[0] == outs[1]
+
+
+def test_bf16_rl_update_does_not_depend_on_threads():
+    script = _RL_UPDATE.replace(
+        'rl.RLConfig(dataset="d", init="i")', 'rl.RLConfig(dataset="d", init="i", precision="bf16")'
+    )
+    assert 'precision="bf16"' in script
+    outs = _at_one_and_two_threads(script)
+    assert len(outs[0]) > 10_000 and outs[0] == outs[1]
+
+
+def test_precision_picks_the_forward_arithmetic():
+    import torch
+
+    from interplay.runtime import autocast
+
+    lin = torch.nn.Linear(64, 64)
+    x = torch.randn(8, 64)
+    with autocast("cpu", "bf16"):
+        assert lin(x).dtype == torch.bfloat16
+    for p in ("auto", "fp32"):  # CPU's default stays fp32: the recorded results' arithmetic
+        with autocast(torch.device("cpu"), p):
+            assert lin(x).dtype == torch.float32
+    with pytest.raises(ValueError, match="precision"):
+        autocast("cpu", "fp16")

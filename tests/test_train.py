@@ -76,9 +76,9 @@ def test_batches_are_a_pure_function_of_step():
     assert sorted(flat) == list(range(10))  # one epoch covers every block once
 
 
-def _run(tmp_path, tok, name, stop_after=None, steps=12):
+def _run(tmp_path, tok, name, stop_after=None, steps=12, **over):
     blocks = packing.pack(packing.encode(tok, TEXTS, "completion"), 128)
-    cfg = tiny.train_config(steps, 128, checkpoint_every=4, log_every=2, ladder=(0.5, 1.0))
+    cfg = tiny.train_config(steps, 128, checkpoint_every=4, log_every=2, ladder=(0.5, 1.0), **over)
     mc = tiny.config(tok.get_vocab_size(), 128)
     tj = tmp_path / "tok.json"
     T.save(tok, tj)
@@ -104,6 +104,20 @@ def test_resume_after_kill_is_bit_identical(tmp_path, tok):
     assert not kp.resume.exists()
     loss_rows = (kp.live / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()[1:]
     assert [int(r.split("\t")[0]) for r in loss_rows] == [2, 4, 6, 8, 10, 12]
+
+
+def test_bf16_precision_trains_resumes_bit_identically_and_differs_from_fp32(tmp_path, tok):
+    """``precision: bf16`` (autocast on CPU) is a real change of arithmetic, it learns as fp32 does,
+    and its kill-and-resume is as exact as fp32's."""
+    fp32, fp = _run(tmp_path, tok, "fp32")
+    bf16, bp = _run(tmp_path, tok, "bf16", precision="bf16")
+    _run(tmp_path, tok, "killed", stop_after=5, precision="bf16")
+    resumed, kp = _run(tmp_path, tok, "killed", precision="bf16")
+    assert resumed.resumed_from == 5 and resumed.final_loss == bf16.final_loss
+    a, b, c = (M.load(p.out).state_dict() for p in (bp, kp, fp))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    assert bf16.final_loss == pytest.approx(fp32.final_loss, rel=0.1)
 
 
 @pytest.mark.parametrize("damaged", ["optim.safetensors", "model.safetensors", "state.json"])
@@ -145,6 +159,7 @@ def test_changed_config_does_not_resume_stale_state(tmp_path, tok):
         ({"dataset": "p", "loss_on": "prompt"}, "pretrain.x.loss_on: must be one of"),
         ({"tokens": 5}, "pretrain.x: missing key(s) ['dataset']"),
         ({"dataset": "p", "ladder": [1.5]}, "pretrain.x.ladder[0]: must be <= 1.0"),
+        ({"dataset": "p", "precision": "fp16"}, "pretrain.x.precision: must be one of"),
     ],
 )
 def test_bad_train_params(entry, key):

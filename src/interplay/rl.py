@@ -27,7 +27,7 @@ from interplay.evaluate import ANSWER_END, AUTO, auto_max_new_tokens
 from interplay.params import MAX_THREADS, ParamsError, blame, need, option, parse
 from interplay.pool import Pool
 from interplay.prefix import SharedPrefix, completion_logprobs
-from interplay.runtime import resolve_device
+from interplay.runtime import PRECISION_DOC, PRECISIONS, autocast, resolve_device
 from interplay.sampling import generate
 from interplay.task.verify import Score, score
 from interplay.tokenizer import EOS, PAD
@@ -88,6 +88,7 @@ class RLConfig:
     log_every: int = option(1, lo=1, doc="steps between logged metrics")
     threads: int = option(2, lo=1, hi=MAX_THREADS, doc="torch CPU threads")
     device: str = option("auto", choices=("auto", "cpu", "cuda"), doc="auto: CUDA when present")
+    precision: str = option("auto", choices=PRECISIONS, doc=PRECISION_DOC + "; the update's forwards")
 
 
 def config_from_params(
@@ -485,11 +486,12 @@ def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -
     chunks = [list(range(s * per, min(n, (s + 1) * per))) for s in range(cfg.mini_batches)]
     adv_t = torch.tensor(advs, dtype=torch.float32, device=device)
     T = cfg.temperature
+    ac = autocast(device, cfg.precision)  # old, reference and live log-probs alike (fp32 log-softmax)
     policy.eval()
     old, refs = [], []
     # each mini-batch scored with its prompts computed once (interplay.prefix)
     batches = [SharedPrefix.build([seqs[i] for i in ch], PAD, device) if ch else None for ch in chunks]
-    with torch.no_grad():
+    with torch.no_grad(), ac:
         for j, b in enumerate(batches):
             if b is None:
                 old.append(None)
@@ -514,7 +516,8 @@ def _update(net, policy, ref, opt, seqs, advs, cfg: RLConfig, device, dd=None) -
                     opt.step()
                 continue
             mask = batches[j].mask
-            lp, ent = completion_logprobs(net, batches[j], with_entropy=True, temperature=T)
+            with ac:
+                lp, ent = completion_logprobs(net, batches[j], with_entropy=True, temperature=T)
             if old_lp is None:  # first mini-batch, first epoch: rollout policy == current policy;
                 old[j] = old_lp = lp.detach()  # kept for later epochs, which compare with it
             a = adv_t[ch].unsqueeze(1)

@@ -52,6 +52,24 @@ def set_threads(n: int) -> None:
         torch.set_num_interop_threads(1)
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+PRECISION_DOC = "forward arithmetic: bf16 autocast, fp32, or auto (bf16 on CUDA, fp32 on CPU)"
+
+
+def autocast(device, precision: str) -> contextlib.AbstractContextManager:
+    """The context a training forward runs in: bf16 autocast for ``bf16``, and for ``auto`` on CUDA;
+    otherwise plain fp32 (``auto`` on CPU, where it is the default so recorded results stay as they
+    were). Weights, gradients and optimizer state stay fp32 either way; losses are taken in fp32."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    kind = torch.device(device).type
+    if precision == "bf16" or (precision == "auto" and kind == "cuda"):
+        return torch.autocast(kind, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def resolve_device(name: str):
     """``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``, as a ``torch.device``."""
     import torch

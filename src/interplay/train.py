@@ -23,7 +23,7 @@ from interplay.checkpoint import Harness, RunPaths, fingerprint
 from interplay.compute import flops_per_token
 from interplay.packing import Blocks, batch_tensors
 from interplay.params import MAX_THREADS, ParamsError, blame, need, option, parse
-from interplay.runtime import resolve_device
+from interplay.runtime import PRECISION_DOC, PRECISIONS, autocast, resolve_device
 
 # fp32 peak per CPU thread: MKL sgemm 2048^3 reaches 183-191 GFLOP/s on 2 threads on this machine
 # (`python benchmarks/bench_model.py` prints it; an FMA loop undercounts it: ``docs/cpu-scale.md``).
@@ -55,6 +55,7 @@ class TrainConfig:
     log_every: int = option(10, lo=1, doc="steps between logged metrics")
     threads: int = option(2, lo=1, hi=MAX_THREADS, doc="torch CPU threads")
     device: str = option("auto", choices=("auto", "cpu", "cuda"), doc="auto: CUDA when present")
+    precision: str = option("auto", choices=PRECISIONS, doc=PRECISION_DOC)
 
     @property
     def steps(self) -> int:
@@ -169,7 +170,7 @@ def train(
     fpt = flops_per_token(model_cfg, cfg.seq_len)
     peak = (peak_flops or _peak_flops(device)) * dd.world
     ladder = set(cfg.ladder_steps())
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
+    ac = autocast(device, cfg.precision)
     params = list(model.parameters())
     model.train()
     t_start = time.perf_counter()
@@ -181,7 +182,7 @@ def train(
         rows = batch_rows(len(blocks), cfg.batch_size, cfg.seed, step)[dd.rank :: dd.world]
         lr = lr_at(cfg, step)
         batch = batch_tensors(blocks, rows, cfg.doc_mask, device)
-        loss_val, gnorm = train_step(net, params, opt, batch, lr, cfg, dd, autocast)
+        loss_val, gnorm = train_step(net, params, opt, batch, lr, cfg, dd, ac)
         tok_log += cfg.batch_size * cfg.seq_len
         done = step + 1
         now = time.perf_counter()
@@ -281,11 +282,3 @@ def _summary(r: TrainResult, model_cfg: M.ModelConfig, cfg: TrainConfig, blocks:
         "wall_seconds": r.seconds,
         "world_size": world,
     }
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
