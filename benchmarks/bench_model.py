@@ -150,21 +150,13 @@ def _sample(q, threads: int, kind: str, n: int, prompt_len: int, new: int, probl
     q.put({"tok_s": made / dt, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
-def real_workload(model_dir: str, dataset: str, per_op: int, ops: list[int], rounds: int) -> dict:
-    """The evaluation workload: a trained checkpoint, real prompts, 128 samples stopping at
-    </answer>, ours against HF ``generate`` on the same weights. Both models are loaded and each
-    sampler runs once as a warm-up before any clock starts (loading, imports and first-call set-up
-    are not generation); then ``rounds`` alternating rounds, so a drifting machine slows both alike.
-    Returns each sampler's generated tokens and median seconds."""
-    import statistics
-
+def eval_prompts(model_dir: str, dataset: str, per_op: int, ops: list[int]):
+    """The evaluation workload's inputs: the first ``per_op`` prompts of each op in ``ops``, encoded
+    with the checkpoint's tokenizer; returns (prompts, problem keys, stop token ids)."""
     import polars as pl
     from tokenizers import Tokenizer
-    from transformers import Qwen2ForCausalLM
 
-    from interplay import model as M
     from interplay.evaluate import ANSWER_END, problem_key
-    from interplay.sampling import generate
     from interplay.tokenizer import EOS
 
     tok = Tokenizer.from_file(f"{model_dir}/tokenizer.json")
@@ -176,22 +168,38 @@ def real_workload(model_dir: str, dataset: str, per_op: int, ops: list[int], rou
         .head(per_op)
     )
     prompts = [e.ids for e in tok.encode_batch(df["prompt"].to_list())]
-    keys = [problem_key(u) for u in df["uid"]]
+    return prompts, [problem_key(u) for u in df["uid"]], stop
+
+
+def sample_ours(model, prompts, keys, stop) -> int:
+    """Our sampler on the evaluation workload (128 samples, T = 0.7, up to 256 new tokens, stopping
+    at </answer>); returns the tokens generated."""
+    from interplay.sampling import generate
+
+    outs = generate(
+        model, prompts, 128, temperature=0.7, max_new_tokens=256, stop_ids=stop, seed=0, problem_keys=keys
+    )
+    return sum(len(s) for o in outs for s in o.tokens)
+
+
+def real_workload(model_dir: str, dataset: str, per_op: int, ops: list[int], rounds: int) -> dict:
+    """The evaluation workload: a trained checkpoint, real prompts, 128 samples stopping at
+    </answer>, ours against HF ``generate`` on the same weights. Both models are loaded and each
+    sampler runs once as a warm-up before any clock starts (loading, imports and first-call set-up
+    are not generation); then ``rounds`` alternating rounds, so a drifting machine slows both alike.
+    Returns each sampler's generated tokens and median seconds."""
+    import statistics
+
+    from transformers import Qwen2ForCausalLM
+
+    from interplay import model as M
+
+    prompts, keys, stop = eval_prompts(model_dir, dataset, per_op, ops)
     ours_model = M.load(model_dir).eval()
     hf = Qwen2ForCausalLM.from_pretrained(model_dir).eval()
 
     def ours() -> int:
-        outs = generate(
-            ours_model,
-            prompts,
-            128,
-            temperature=0.7,
-            max_new_tokens=256,
-            stop_ids=stop,
-            seed=0,
-            problem_keys=keys,
-        )
-        return sum(len(s) for o in outs for s in o.tokens)
+        return sample_ours(ours_model, prompts, keys, stop)
 
     def theirs() -> int:
         made = 0

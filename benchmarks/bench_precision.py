@@ -22,12 +22,11 @@ import argparse
 import copy
 import statistics
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
-from bench_model import model_config
+from bench_model import eval_prompts, model_config, sample_ours
 from bench_train_step import batch
 from interplay import model as M
 from interplay import rl
@@ -66,34 +65,13 @@ def rl_update(precision: str, base: M.Qwen2):
 
 
 def sampler(precision: str, model_dir: str):
-    import polars as pl
-    from tokenizers import Tokenizer
-
-    from interplay.evaluate import ANSWER_END, problem_key
-    from interplay.sampling import generate
-    from interplay.tokenizer import EOS
-
-    tok = Tokenizer.from_file(f"{model_dir}/tokenizer.json")
-    stop = [tok.token_to_id(ANSWER_END), EOS]
-    df = pl.read_parquet("data/datasets/eval.parquet").filter(pl.col("op").is_in([2, 4, 6, 8, 10]))
-    df = df.group_by("op", maintain_order=True).head(3)
-    prompts = [e.ids for e in tok.encode_batch(df["prompt"].to_list())]
-    keys = [problem_key(u) for u in df["uid"]]
+    prompts, keys, stop = eval_prompts(model_dir, "data/datasets/eval.parquet", 3, [2, 4, 6, 8, 10])
     model = M.load(model_dir).eval()
-    ctx = autocast("cpu", precision) if precision == "bf16" else nullcontext()
+    ctx = autocast("cpu", precision)
 
     def run():
         with ctx:
-            generate(
-                model,
-                prompts,
-                128,
-                temperature=0.7,
-                max_new_tokens=256,
-                stop_ids=stop,
-                seed=0,
-                problem_keys=keys,
-            )
+            sample_ours(model, prompts, keys, stop)
 
     return run
 
