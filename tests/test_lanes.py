@@ -37,6 +37,41 @@ def test_select_limits_to_targets_and_their_ancestors():
     assert set(lanes.select(grouped, set(grouped), ["gen"])) == {"gen@x", "gen@y"}  # a foreach group
 
 
+def test_select_allow_missing_skips_absent_data_unless_a_planned_stage_reads_it():
+    # a and b ran in an earlier session on another machine: dvc.lock matches, their data is gone
+    assert lanes.select(DAG, set(), missing={"a", "b", "c"}) == {}
+    # d's code changed: it reads b and c, which read a, so all three are rebuilt first
+    plan = lanes.select(DAG, {"d"}, missing={"a", "b", "c", "e"})
+    assert plan == {"a": frozenset(), "b": {"a"}, "c": {"a"}, "d": {"b", "c"}}
+    # c changed: d reruns after it and reads the missing b, which is rebuilt from the missing a
+    plan = lanes.select(DAG, {"c"}, missing={"a", "b"})
+    assert set(plan) == {"a", "b", "c", "d"}
+    # only what a planned stage reads: e changed, nothing reads the missing a
+    assert lanes.select(DAG, {"e"}, missing={"a"}) == {"e": frozenset()}
+    # a stage both edited and missing is edited
+    assert set(lanes.select(DAG, {"b"}, missing={"b"})) == {"b", "d"}
+    with pytest.raises(lanes.LanesError, match="not in the DAG"):
+        lanes.select(DAG, set(), missing={"zz"})
+
+
+def test_split_status_tells_missing_data_from_edits():
+    produced = {"data/m", "data/d.parquet"}
+    report = {
+        "dvc.yaml:train": [
+            {"changed deps": {"data/d.parquet": "deleted"}},
+            {"changed outs": {"data/m": "not in cache"}},
+        ],
+        "gen": [{"changed outs": {"data/d.parquet": "deleted"}}],
+        "dvc.yaml:rl": [{"changed deps": {"data/m": "deleted", "params.yaml": {"rl.defaults": "modified"}}}],
+        "src_gone": [{"changed deps": {"src/x.py": "deleted"}}],  # a deleted source file is an edit
+        "edited_out": [{"changed outs": {"data/m": "modified"}}],
+        "cmd": ["changed command"],
+    }
+    edited, missing = lanes.split_status(report, produced)
+    assert missing == {"train", "gen"}
+    assert edited == {"rl", "src_gone", "edited_out", "cmd"}
+
+
 @pytest.mark.parametrize(
     ("dag", "changed", "targets", "match"),
     [
@@ -421,6 +456,40 @@ def test_two_lanes_run_a_real_dvc_dag(tmp_path):
     assert sorted(planned) == ["c", "d"]
     bad = subprocess.run([*lane, "nope"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown stage 'nope'" in bad.stderr
+
+
+def test_allow_missing_resumes_a_grid_whose_data_is_gone(tmp_path):
+    """A new machine: dvc.lock and the git-tracked files came with the clone, the DVC cache did not."""
+    env = _git_dvc_repo(tmp_path)
+    lane = [sys.executable, "-m", "interplay.lanes"]
+    subprocess.run([*lane, "-j", "2"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    locked = (tmp_path / "dvc.lock").read_text()
+    for out in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        (tmp_path / out).unlink()
+    subprocess.run(["rm", "-rf", str(tmp_path / ".dvc" / "cache")], check=True)
+
+    def planned(*flags: str) -> list[str]:
+        dry = subprocess.run([*lane, "--dry", *flags], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        return sorted(line.split()[0] for line in dry.stdout.splitlines() if line.startswith("  "))
+
+    assert planned() == ["a", "b", "c", "d"]  # without the flag: everything missing reruns
+    assert planned("--allow-missing") == []  # with it: nothing changed but the data's presence
+    # an edit to d's inputs' params: c and d run, and the missing a and b they read are rebuilt
+    # (b and c only finish side by side, so this also runs the rebuilt b beside c)
+    (tmp_path / "params.yaml").write_text("c: 2\n")
+    assert planned("--allow-missing") == ["a", "b", "c", "d"]
+    (tmp_path / "params.yaml").write_text("c: 1\n")
+    (tmp_path / "dvc.yaml").write_text((tmp_path / "dvc.yaml").read_text().replace("'d.txt'", "'d.txt' "))
+    res = subprocess.run([*lane, "--allow-missing"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (tmp_path / "d.txt").read_text() == "abac"
+    # the rebuilt stages gave the bytes dvc.lock recorded: only d's command entry moved
+    before = yaml.safe_load(locked)["stages"]
+    after = yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]
+    assert [s for s in before if before[s]["cmd"] != after[s]["cmd"]] == ["d"]
+    for s in before:
+        assert (before[s].get("deps"), before[s]["outs"]) == (after[s].get("deps"), after[s]["outs"])
 
 
 def test_heartbeat_reports_each_running_stage_and_the_expected_end(tmp_path):

@@ -17,7 +17,10 @@ and does the ordering itself:
    first ready stage waits, while the others start, if everything else ready or running would be
    done within a tenth of its cost, so that it then runs alone (the base beside a few dataset
    generations);
-4. a failed stage stops its descendants; the others finish; the exit status is non-zero.
+4. a failed stage stops its descendants; the others finish; the exit status is non-zero;
+5. ``--allow-missing``: a stage whose only change is data not on this machine (``dvc.lock`` matches its
+   code, params and inputs) is skipped unless a stage that runs reads its outputs, in which case it is
+   rebuilt first (``select``). A grid resumes on a fresh clone from ``dvc.lock`` and the reports in git.
 
 The result is what ``dvc repro`` of the same targets gives: the same stages, the same ``dvc.lock``.
 ``python -m interplay.lanes [targets ...] [-j 2] [--threads 1] [--dry] [--kill-stale]``; logs go to
@@ -117,18 +120,27 @@ def record_times(root: Path, seconds: Mapping[str, float]) -> None:
 
 
 def select(
-    upstream: Mapping[str, Iterable[str]], changed: Iterable[str], targets: Iterable[str] = ()
+    upstream: Mapping[str, Iterable[str]],
+    changed: Iterable[str],
+    targets: Iterable[str] = (),
+    missing: Iterable[str] = (),
 ) -> dict[str, frozenset[str]]:
     """The stages to run and, for each, the planned stages it waits for.
 
     ``upstream`` maps every stage of the DAG to the stages whose outputs it reads. A stage runs when it
     changed or anything upstream of it runs. ``targets`` (stage names, or a foreach group's name for all
-    of its stages) limit the plan to those stages and their ancestors, as ``dvc repro <targets>`` does."""
+    of its stages) limit the plan to those stages and their ancestors, as ``dvc repro <targets>`` does.
+
+    ``missing`` (``--allow-missing``): stages whose only change is that their data is not on this
+    machine (``dvc.lock`` still matches their code, params and inputs). They are skipped, as
+    ``dvc repro --allow-missing`` skips them, unless a planned stage reads their outputs: then they
+    are rebuilt first (on CPU a rebuild gives the bytes ``dvc.lock`` records, so what was computed
+    from them in an earlier session stays valid), and so are the missing stages they read."""
     ups = {s: frozenset(u) for s, u in upstream.items()}
     for s, u in ups.items():
-        missing = u - ups.keys()
-        if missing:
-            raise LanesError(f"stage {s!r} depends on unknown stages {sorted(missing)}")
+        unknown = u - ups.keys()
+        if unknown:
+            raise LanesError(f"stage {s!r} depends on unknown stages {sorted(unknown)}")
     scope = set(ups)
     targets = list(targets)
     if targets:
@@ -143,10 +155,20 @@ def select(
     unknown = changed - ups.keys()
     if unknown:
         raise LanesError(f"dvc status names stages not in the DAG: {sorted(unknown)}")
+    missing = set(missing) - changed
+    unknown = missing - ups.keys()
+    if unknown:
+        raise LanesError(f"dvc status names stages not in the DAG: {sorted(unknown)}")
     planned: set[str] = set()
     for s in topological(ups):
         if s in scope and (s in changed or ups[s] & planned):
             planned.add(s)
+    stack = [u for s in planned for u in ups[s]]
+    while stack:  # the missing inputs of what runs are rebuilt, and their missing inputs in turn
+        u = stack.pop()
+        if u in missing and u not in planned:
+            planned.add(u)
+            stack.extend(ups[u])
     return {s: ups[s] & planned for s in topological(ups) if s in planned}
 
 
@@ -479,11 +501,50 @@ def dag(root: Path) -> dict[str, frozenset[str]]:
 
 def changed(root: Path) -> set[str]:
     """Stages ``dvc status`` reports as changed (a deleted output or an edited dependency)."""
+    edited, missing = status(root)
+    return edited | missing
+
+
+ABSENT = frozenset({"deleted", "not in cache"})  # how ``dvc status`` names data not on this machine
+
+
+def status(root: Path) -> tuple[set[str], set[str]]:
+    """``dvc status``, split: (stages with a real change, stages whose only change is missing data)."""
     res = subprocess.run(["dvc", "status", "--json"], cwd=root, capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise LanesError(f"dvc status failed: {res.stderr.strip()}")
-    status = json.loads(res.stdout or "{}")
-    return {name.rsplit(":", 1)[-1] if name.startswith("dvc.yaml:") else name for name in status}
+    return split_status(json.loads(res.stdout or "{}"), produced_paths(root))
+
+
+def split_status(report: Mapping[str, object], produced: set[str]) -> tuple[set[str], set[str]]:
+    """Split ``dvc status --json`` into (edited, missing) stage names. A stage is missing-only when every
+    entry is an output not on this machine or a dependency not on this machine that some stage
+    produces (``produced``): its code, params and command match ``dvc.lock``. Anything else (a
+    modified file, a changed param or command, a deleted source file, a new stage) is an edit."""
+    edited: set[str] = set()
+    missing: set[str] = set()
+    for name, entries in report.items():
+        stage = name.rsplit(":", 1)[-1] if name.startswith("dvc.yaml:") else name
+        only_absent = isinstance(entries, list) and all(
+            isinstance(e, dict)
+            and set(e) <= {"changed deps", "changed outs"}
+            and all(
+                isinstance(st, str) and st in ABSENT and (kind == "changed outs" or path in produced)
+                for kind, paths in e.items()
+                for path, st in paths.items()
+            )
+            for e in entries
+        )
+        (missing if only_absent else edited).add(stage)
+    return edited, missing
+
+
+def produced_paths(root: Path) -> set[str]:
+    """Every path some stage of the DAG writes (its outputs, metrics and plots), relative to ``root``."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return {str(o.def_path) for st in repo.index.stages for o in st.outs}
 
 
 class Stopped(BaseException):
@@ -677,6 +738,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-run-cache", action="store_true", help="passed on to dvc repro")
     ap.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="skip stages whose only change is data not on this machine, unless a stage that runs "
+        "reads it (then rebuild it): a grid resumed on a new machine from the dvc.lock and reports in git",
+    )
+    ap.add_argument(
         "--kill-stale",
         action="store_true",
         help="end jobs an earlier, killed run left behind (default: wait for them)",
@@ -699,7 +766,13 @@ def main(argv: list[str] | None = None) -> int:
         jobs.wait_stale()
     try:
         upstream = dag(root)
-        plan = select(upstream, set(upstream) if args.from_scratch else changed(root), args.targets)
+        if args.from_scratch:
+            plan = select(upstream, set(upstream), args.targets)
+        elif args.allow_missing:
+            edited, missing = status(root)
+            plan = select(upstream, edited, args.targets, missing)
+        else:
+            plan = select(upstream, changed(root), args.targets)
     except LanesError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
