@@ -24,7 +24,7 @@ and does the ordering itself:
 
 The result is what ``dvc repro`` of the same targets gives: the same stages, the same ``dvc.lock``.
 ``python -m interplay.lanes [targets ...] [-j 2] [--threads 1] [--dry] [--kill-stale]``; logs go to
-``.dvc/tmp/lanes/<stage>.log``, and each finished stage's seconds to ``.dvc/tmp/lanes/seconds.json``
+``.dvc/tmp/lanes/<stage>.log``, and each finished stage's seconds to ``reports/lanes/seconds.json``
 (a stage that ran alone under ``<stage> (alone)``: its time with every lane's threads).
 ``--estimate`` prints the plan's wall time simulated from those seconds, charging a stage that would
 start alone its alone time where one was measured (``--from-scratch``: every stage of the targets, as
@@ -73,7 +73,9 @@ WEIGHTS = {
     "generate": 60.0,
 }
 LOG_DIR = Path(".dvc/tmp/lanes")
-TIMES = LOG_DIR / "seconds.json"  # measured seconds per stage from earlier runs
+# measured seconds per stage from earlier runs; in git, so that a fresh clone's plans and estimates
+# start from the last machine's measurements
+TIMES = Path("reports/lanes/seconds.json")
 # a stage that ran alone with every lane's threads is recorded under its name + ALONE: the base's
 # pre-training took 7,414 s in a 1-thread lane and 3,425 s alone on 2 threads (docs/log.md)
 ALONE = " (alone)"
