@@ -80,7 +80,10 @@ def main(group: str, name: str) -> None:
     summary = rl.run(cfg, pool, tok, init_dir, paths, inputs_fingerprint=fp)
     if D.is_main_process():
         summary["filter_token_equivalent"] = filter_cost
-        write_json(runs.model_dir(name) / "train_summary.json", {"phase": "rl", "run": name, **summary})
+        # no wall time in the model's directory: its bytes are the same on every rerun (the time is in
+        # reports/train/<run>/metrics.json)
+        kept = {k: v for k, v in summary.items() if k != "wall_seconds"}
+        write_json(runs.model_dir(name) / "train_summary.json", {"phase": "rl", "run": name, **kept})
         print({k: summary[k] for k in ("steps", "wall_seconds", "final/reward/mean")})
     D.cleanup()
 
