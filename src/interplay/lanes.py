@@ -154,11 +154,8 @@ def select(
             roots |= hit
         scope = _with_ancestors(ups, roots)
     changed = set(changed)
-    unknown = changed - ups.keys()
-    if unknown:
-        raise LanesError(f"dvc status names stages not in the DAG: {sorted(unknown)}")
     missing = set(missing) - changed
-    unknown = missing - ups.keys()
+    unknown = (changed | missing) - ups.keys()
     if unknown:
         raise LanesError(f"dvc status names stages not in the DAG: {sorted(unknown)}")
     planned: set[str] = set()
