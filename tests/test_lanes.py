@@ -431,7 +431,7 @@ def _git_dvc_repo(root: Path) -> dict[str, str]:
     return env
 
 
-def test_two_lanes_run_a_real_dvc_dag(tmp_path):
+def test_two_lanes_run_a_real_dvc_dag(tmp_path, monkeypatch):
     env = _git_dvc_repo(tmp_path)
     lane = [sys.executable, "-m", "interplay.lanes"]
     res = subprocess.run([*lane, "-j", "2"], cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -441,6 +441,12 @@ def test_two_lanes_run_a_real_dvc_dag(tmp_path):
         ["dvc", "status", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
     )
     assert status.stdout.strip() == "{}"
+    # DVC's own reading of the DAG: who reads from whom, and every path a stage writes (the runner
+    # works in the repository's root, as DVC names stages relative to the working directory)
+    monkeypatch.chdir(tmp_path)
+    upstream, produced = lanes.dag(tmp_path)
+    assert upstream == {"a": set(), "b": {"a"}, "c": {"a"}, "d": {"b", "c"}}
+    assert produced == {"a.txt", "b.txt", "c.txt", "d.txt"}
     locked = yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]
     assert set(locked) == {"a", "b", "c", "d"}
     seconds = json.loads((tmp_path / lanes.TIMES).read_text())

@@ -50,7 +50,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from interplay.io import write_json
 from interplay.runtime import THREADS_ENV
@@ -489,30 +489,40 @@ def last_progress(log_file: Path) -> str | None:
     return None
 
 
-def dag(root: Path) -> dict[str, frozenset[str]]:
-    """Every stage of the repository's DAG -> the stages it reads outputs from (from DVC itself)."""
+class Dag(NamedTuple):
+    """The repository's DAG as DVC reads it."""
+
+    upstream: dict[str, frozenset[str]]  # every stage -> the stages it reads outputs from
+    produced: set[str]  # every path some stage writes (outputs, metrics, plots), relative to the root
+
+
+def dag(root: Path) -> Dag:
+    """The repository's stages, what each reads from which, and what they write (one read of DVC's index)."""
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
         graph = repo.index.graph  # edges point from a stage to the stages it depends on
-        return {s.addressing: frozenset(u.addressing for u in graph.successors(s)) for s in graph.nodes}
+        upstream = {s.addressing: frozenset(u.addressing for u in graph.successors(s)) for s in graph.nodes}
+        produced = {str(o.def_path) for st in repo.index.stages for o in st.outs}
+    return Dag(upstream, produced)
 
 
-def changed(root: Path) -> set[str]:
+def changed(root: Path, produced: set[str]) -> set[str]:
     """Stages ``dvc status`` reports as changed (a deleted output or an edited dependency)."""
-    edited, missing = status(root)
+    edited, missing = status(root, produced)
     return edited | missing
 
 
 ABSENT = frozenset({"deleted", "not in cache"})  # how ``dvc status`` names data not on this machine
 
 
-def status(root: Path) -> tuple[set[str], set[str]]:
-    """``dvc status``, split: (stages with a real change, stages whose only change is missing data)."""
+def status(root: Path, produced: set[str]) -> tuple[set[str], set[str]]:
+    """``dvc status``, split: (stages with a real change, stages whose only change is missing data);
+    ``produced`` is :attr:`Dag.produced`."""
     res = subprocess.run(["dvc", "status", "--json"], cwd=root, capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise LanesError(f"dvc status failed: {res.stderr.strip()}")
-    return split_status(json.loads(res.stdout or "{}"), produced_paths(root))
+    return split_status(json.loads(res.stdout or "{}"), produced)
 
 
 def split_status(report: Mapping[str, object], produced: set[str]) -> tuple[set[str], set[str]]:
@@ -536,14 +546,6 @@ def split_status(report: Mapping[str, object], produced: set[str]) -> tuple[set[
         )
         (missing if only_absent else edited).add(stage)
     return edited, missing
-
-
-def produced_paths(root: Path) -> set[str]:
-    """Every path some stage of the DAG writes (its outputs, metrics and plots), relative to ``root``."""
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        return {str(o.def_path) for st in repo.index.stages for o in st.outs}
 
 
 class Stopped(BaseException):
@@ -764,14 +766,14 @@ def main(argv: list[str] | None = None) -> int:
     elif not (args.dry or args.estimate):  # looking at a plan runs nothing: no need to wait
         jobs.wait_stale()
     try:
-        upstream = dag(root)
+        upstream, produced = dag(root)
         if args.from_scratch:
             plan = select(upstream, set(upstream), args.targets)
         elif args.allow_missing:
-            edited, missing = status(root)
+            edited, missing = status(root, produced)
             plan = select(upstream, edited, args.targets, missing)
         else:
-            plan = select(upstream, changed(root), args.targets)
+            plan = select(upstream, changed(root, produced), args.targets)
     except LanesError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
