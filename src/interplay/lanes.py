@@ -507,12 +507,6 @@ def dag(root: Path) -> Dag:
     return Dag(upstream, produced)
 
 
-def changed(root: Path, produced: set[str]) -> set[str]:
-    """Stages ``dvc status`` reports as changed (a deleted output or an edited dependency)."""
-    edited, missing = status(root, produced)
-    return edited | missing
-
-
 ABSENT = frozenset({"deleted", "not in cache"})  # how ``dvc status`` names data not on this machine
 
 
@@ -769,11 +763,12 @@ def main(argv: list[str] | None = None) -> int:
         upstream, produced = dag(root)
         if args.from_scratch:
             plan = select(upstream, set(upstream), args.targets)
-        elif args.allow_missing:
-            edited, missing = status(root, produced)
-            plan = select(upstream, edited, args.targets, missing)
         else:
-            plan = select(upstream, changed(root, produced), args.targets)
+            edited, missing = status(root, produced)
+            if args.allow_missing:
+                plan = select(upstream, edited, args.targets, missing)
+            else:  # missing data counts as a change, as plain ``dvc repro`` counts it
+                plan = select(upstream, edited | missing, args.targets)
     except LanesError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
