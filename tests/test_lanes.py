@@ -234,6 +234,18 @@ def test_each_finished_stage_is_reported_as_it_ends_and_recorded_only_if_dvc_ran
     lanes._record_if_ran(tmp_path, "a", 12.34)
     lanes._record_if_ran(tmp_path, "b", 3.0)
     assert lanes._load_times(tmp_path) == {"a": 12.3}
+    # a stage that resumed a killed run ran only its last part: the earlier, whole record stays
+    lanes._record_if_ran(tmp_path, "a", 5.0, resumed=True)
+    assert lanes._load_times(tmp_path) == {"a": 12.3}
+
+
+def test_a_stage_with_a_resume_state_is_known_to_resume(tmp_path):
+    assert not lanes._resumes(tmp_path, "pretrain@seed_b0")
+    (tmp_path / lanes.RESUME / "seed_b0" / "state").mkdir(parents=True)
+    assert lanes._resumes(tmp_path, "pretrain@seed_b0")
+    assert lanes._resumes(tmp_path, "rl@seed_b0")  # the run name decides, as in stages/train.py and rl.py
+    assert not lanes._resumes(tmp_path, "pretrain@seed_b1")
+    assert not lanes._resumes(tmp_path, "report")
 
 
 def test_a_long_stage_waits_for_short_ones_to_run_alone():

@@ -79,6 +79,8 @@ TIMES = Path("reports/lanes/seconds.json")
 # a stage that ran alone with every lane's threads is recorded under its name + ALONE: the base's
 # pre-training took 7,414 s in a 1-thread lane and 3,425 s alone on 2 threads (docs/log.md)
 ALONE = " (alone)"
+# where training and RL stages keep their resume state (``stages/train.py``, ``stages/rl.py``)
+RESUME = Path("data/resume")
 JOBS = LOG_DIR / "jobs.json"  # the running jobs: stage -> [process group id, its start time]
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -702,11 +704,20 @@ def _ran(root: Path, stage: str) -> bool:
         return False
 
 
-def _record_if_ran(root: Path, stage: str, seconds: float, alone: bool = False) -> None:
+def _resumes(root: Path, stage: str) -> bool:
+    """Whether a training or RL stage starting now will resume: its run has a resume state left by
+    a killed run (``data/resume/<run>/state``)."""
+    return (root / RESUME / stage.partition("@")[2] / "state").is_dir()
+
+
+def _record_if_ran(
+    root: Path, stage: str, seconds: float, alone: bool = False, resumed: bool = False
+) -> None:
     """Remember how long a stage took for the next run's priorities and estimates (under its name +
     ``ALONE`` if it ran alone with every lane's threads), unless DVC found it unchanged and skipped it
-    (those few seconds say nothing about the stage)."""
-    if _ran(root, stage):
+    (those few seconds say nothing about the stage) or it resumed from a killed run's checkpoint
+    (its seconds are the part after the checkpoint only; the earlier record, if any, stays)."""
+    if _ran(root, stage) and not resumed:
         record_times(root, {stage + (ALONE if alone else ""): seconds})
 
 
@@ -798,10 +809,13 @@ def _run_plan(
     """Run ``plan`` in ``args.lanes`` lanes, recording each stage's seconds (``TIMES``)."""
     extra = ["--no-run-cache"] if args.no_run_cache else []
     lone: set[str] = set()  # the stages started alone, with every lane's threads
+    resumed: set[str] = set()  # the stages that resume a killed run: their seconds are partial
 
     def start(s: str, alone: bool) -> Process:
         if alone:
             lone.add(s)
+        if _resumes(root, s):
+            resumed.add(s)
         return Process(s, root, threads * args.lanes if alone else threads, extra)
 
     t0 = time.monotonic()
@@ -812,7 +826,7 @@ def _run_plan(
         cost=cost,
         progress=lambda s: last_progress(root / LOG_DIR / f"{s}.log"),
         rank=rank,
-        on_done=lambda s, t: _record_if_ran(root, s, t, s in lone),
+        on_done=lambda s, t: _record_if_ran(root, s, t, s in lone, s in resumed),
     )
     wall = time.monotonic() - t0
     busy = sum(out.seconds.values())
