@@ -25,7 +25,8 @@ and does the ordering itself:
 The result is what ``dvc repro`` of the same targets gives: the same stages, the same ``dvc.lock``.
 ``python -m interplay.lanes [targets ...] [-j 2] [--threads 1] [--dry] [--kill-stale]``; logs go to
 ``.dvc/tmp/lanes/<stage>.log``, and each finished stage's seconds to ``reports/lanes/seconds.json``
-(a stage that ran alone under ``<stage> (alone)``: its time with every lane's threads).
+(a stage that ran alone under ``<stage> (alone)``: its time with every lane's threads; a stage that
+resumed a killed run is not recorded, its time being the part after the checkpoint).
 ``--estimate`` prints the plan's wall time simulated from those seconds, charging a stage that would
 start alone its alone time where one was measured (``--from-scratch``: every stage of the targets, as
 from a clean clone).
