@@ -145,13 +145,42 @@ def test_edge_finding_compares_at_the_edge_on_the_edge_set(workdir):
     with_set = {**cfg, "edge_set": sets}
     f = F.edge_of_competence(with_set, RANGES, Path("figs"))
     assert f.verdict == "reproduced" and f.metrics["d_edge"] > 0.2 and f.metrics["edge_problems"] == 120
-    assert "on the edge set (120 problems)" in f.tables[2] and "on 120 problems" in f.summary
+    assert "(points, 120 problems)" in f.tables[2] and "on 120 problems" in f.summary
+    # the edge set's rows stand in for the runs' own edge-op rows in every table, not only the rule
+    set_value = F.value(F.load_eval("rl_edge_set"), RANGES["edge"], "n")[0]
+    assert f.metrics["edge/edge/pass@n"] == pytest.approx(set_value) and f.metrics["seeds"]["edge"] == 1
     assert F.edge_of_competence(cfg, RANGES, Path("figs")).verdict == "not reproduced"
     # and the other way round: the verdict reads the edge set, not the main evaluation
     write("rl_edge", fake_eval(lifted, seed=4))
     write("rl_edge_set", fake_eval({4: 0.05, 5: 0.02}, per_op=60, seed=7))
     assert F.edge_of_competence(cfg, RANGES, Path("figs")).verdict == "reproduced"
     assert F.edge_of_competence(with_set, RANGES, Path("figs")).verdict == "not reproduced"
+
+
+def test_runs_evaluated_without_the_edge_ops_read_them_from_the_edge_set(workdir):
+    """A run's edge ops sampled once: evaluating it at the ID and hard ops only, with its edge set,
+    gives the finding a full evaluation plus the same edge set gives (seeds paired in order)."""
+    sets = {
+        "base": "base_set",
+        **{k: [f"rl_{k.lower()}_set", f"rl_{k.lower()}_s1_set"] for k in ("ID", "edge", "hard")},
+    }
+    for i, name in enumerate(["base", "rl_id", "rl_id_s1", "rl_edge", "rl_edge_s1", "rl_hard", "rl_hard_s1"]):
+        full = fake_eval(FLAT, seed=i)
+        write(name, full)
+        write(f"{name}_full", full)
+        write(f"{name}_set", fake_eval({4: 0.3 if "edge" in name else 0.05, 5: 0.02}, per_op=60, seed=20 + i))
+        write(name, full.filter(~pl.col("op").is_in(RANGES["edge"])))  # the edge ops left out
+    runs = {"ID": ["rl_id", "rl_id_s1"], "edge": ["rl_edge", "rl_edge_s1"], "hard": ["rl_hard", "rl_hard_s1"]}
+    cfg = {**EDGE_CFG, "rl": runs, "edge_set": sets}
+    full = {**cfg, "base": "base_full", "rl": {k: [f"{n}_full" for n in v] for k, v in runs.items()}}
+    cut, whole = (F.edge_of_competence(c, RANGES, Path("figs")) for c in (cfg, full))
+    assert cut.verdict == whole.verdict == "reproduced" and cut.summary == whole.summary
+    assert cut.metrics["seeds"] == {"ID": 2, "edge": 2, "hard": 2}
+    assert json.dumps(cut.metrics, sort_keys=True) == json.dumps(whole.metrics, sort_keys=True)
+    assert cut.tables[1:3] == whole.tables[1:3]
+    sets["edge"] = ["rl_edge_set"]  # one edge evaluation for two training seeds
+    with pytest.raises(ValueError, match="1 evaluation"):
+        F.edge_of_competence(cfg, RANGES, Path("figs"))
 
 
 def test_figures_stage_names_a_bad_edge_set(workdir):
@@ -399,7 +428,10 @@ def test_params_name_seed_lists_and_their_counts():
     for name in ("rl_edge_s3", "rl_edge_s4", "rl_id_s3"):
         evals[name] = {"model": "base", "dataset": "eval"}
     f1 = p["findings"]["edge"]
-    del f1["edge_set"]
+    del f1["edge_set"]  # without an edge set the runs' own evaluations must sample the edge ops
+    for name, run in evals.items():
+        if name.startswith(("rl_edge", "rl_id")):
+            run.pop("ops", None)
     f1["rl"] = {"edge": ["rl_edge", "rl_edge_s3", "rl_edge_s4"], "ID": "rl_id", "hard": "rl_hard"}
     f1.update(edge_label="edge", id_label="ID", hard_label="hard")
     y = root / "dvc.yaml"
@@ -587,6 +619,7 @@ def test_a_finding_needs_its_ops_evaluated(tmp_path):
         ("rl_edge_p28_s1", "2-5", "process", r"findings\.process\.runs reads op \[6, 7, 8\]"),
         ("seed_b10", "2-4", "context", r"findings\.context\.before reads op \[5, 6, 7, 8\]"),
         ("rl_mixed_s2", "6-8", "edge", r"findings\.edge\.rl reads op \[2, 3, 4, 5\]"),
+        ("rl_edge_s1", "6-8", "edge", r"findings\.edge\.rl reads op \[2, 3, 4, 5\]"),
         ("rl_id_edgeset", "6-7", "edge", r"findings\.edge\.edge_set reads op \[8\]"),
         ("rl_b80", "2-7", "midrl", r"findings\.midrl\.runs reads op \[8\]"),
     ]
@@ -598,6 +631,12 @@ def test_a_finding_needs_its_ops_evaluated(tmp_path):
         evals[name].pop("ops")
         if before is not None:
             evals[name]["ops"] = before
+    # the edge set stands in for the runs' edge ops seed by seed, so it lists one evaluation per seed
+    edge_set = p["findings"]["edge"]["edge_set"]
+    edge_set["RL edge"] = edge_set["RL edge"][0]
+    msg = r"findings\.edge\.edge_set\.RL edge: lists 1 evaluation\(s\) for 3"
+    with pytest.raises(ParamsError, match=msg):
+        jobs.figures(p, "edge", y)
     # the paper profile evaluates its own ranges (op 11-14 edge, 15-20 hard), not the default's 2-8
     paper = apply("paper", root / "params.yaml", tmp_path / "params.yaml", root / "profiles")
     for key in ("edge", "process", "context", "midrl"):

@@ -52,6 +52,22 @@ def n_problems(df: pl.DataFrame, ops: Sequence[int]) -> int:
 value = estimate  # mean pass@k over seeds and problems with its interval
 
 
+def with_edge_set(main: pl.DataFrame, edge: pl.DataFrame, ops: Sequence[int]) -> pl.DataFrame:
+    """``main`` with its rows at ``ops`` replaced by ``edge``'s (a larger evaluation of the same
+    model(s) there). Seeds pair in the order listed: the i-th evaluation of ``edge`` takes the name
+    of ``main``'s i-th, so a run keeps one seed per training seed."""
+    a = list(dict.fromkeys(main[SEED_COL].to_list()))
+    b = list(dict.fromkeys(edge[SEED_COL].to_list()))
+    if len(a) != len(b):
+        raise ValueError(f"edge set {b} has {len(b)} evaluation(s) for {len(a)} in {a}: list one per seed")
+    edge = edge.filter(pl.col("op").is_in(list(ops)))
+    if edge.height == 0:
+        raise ValueError(f"edge set {b} has no problem at op {list(ops)}")
+    renamed = edge.with_columns(pl.col(SEED_COL).replace_strict(dict(zip(b, a))))
+    kept = main.filter(~pl.col("op").is_in(list(ops)))
+    return pl.concat([kept, renamed.select(kept.columns)], how="vertical_relaxed")
+
+
 def _paired_values(a: pl.DataFrame, b: pl.DataFrame, ops: Sequence[int], k: int | str) -> np.ndarray:
     """a - b as a (seeds x problems) array over the problems both evaluated (problem-id order). A
     single-seed side is subtracted from every seed of the other; two multi-seed sides pair their
@@ -203,16 +219,19 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
     """Finding 1: RL raises pass@n only when its data sit at the edge of competence."""
     base = load_eval(cfg["base"])
     runs = {label: load_eval(name) for label, name in cfg["rl"].items()}
-    plots.passk_curves(
-        {"base": base, **runs},
-        ranges,
-        "Finding 1: pass@k after RL on each op range",
-        fig_dir / "edge_passk.png",
-    )
     plots.reward_curves(
         {label: [Path("reports/train") / n for n in seed_names(name)] for label, name in cfg["rl"].items()},
         fig_dir / "edge_reward.png",
     )
+    edge_label, id_label = cfg["edge_label"], cfg["id_label"]
+    edge_ops = ranges["edge"]
+    # OOD-edge on the larger edge set when one is configured (same labels as `rl`): its rows replace
+    # the runs' own edge-op rows everywhere (tables, curves, differences), so each model's edge ops
+    # are sampled once (a problem's samples do not depend on which others are evaluated)
+    edge_set = cfg.get("edge_set") or {}
+    if edge_set:
+        base = with_edge_set(base, load_eval(edge_set["base"]), edge_ops)
+        runs = {label: with_edge_set(df, load_eval(edge_set[label]), edge_ops) for label, df in runs.items()}
     rows, metrics = [], {}
     for label, df in [("base", base), *runs.items()]:
         row = [label]
@@ -223,16 +242,16 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
                 metrics[f"{label}/{rname}/pass@{k}"] = m
         rows.append(row)
     header = ["model"] + [f"{r} pass@{k}" for r in ranges for k in (1, "n")]
-    edge_label, id_label = cfg["edge_label"], cfg["id_label"]
-    edge_ops = ranges["edge"]
-    # OOD-edge differences: on the larger edge set when one is configured (same labels as `rl`)
-    edge_set = cfg.get("edge_set") or {}
-    e_base = load_eval(edge_set["base"]) if edge_set else base
-    e_runs = {label: load_eval(edge_set[label]) for label in runs} if edge_set else runs
+    plots.passk_curves(
+        {"base": base, **runs},
+        ranges,
+        "Finding 1: pass@k after RL on each op range",
+        fig_dir / "edge_passk.png",
+    )
     hard_label = cfg["hard_label"]
-    d_edge = paired_diff(e_runs[edge_label], e_base, edge_ops, "n")
-    d_vs_id = paired_diff(e_runs[edge_label], e_runs[id_label], edge_ops, "n")
-    d_vs_hard = paired_diff(e_runs[edge_label], e_runs[hard_label], edge_ops, "n")
+    d_edge = paired_diff(runs[edge_label], base, edge_ops, "n")
+    d_vs_id = paired_diff(runs[edge_label], runs[id_label], edge_ops, "n")
+    d_vs_hard = paired_diff(runs[edge_label], runs[hard_label], edge_ops, "n")
     d_id = paired_diff(runs[id_label], base, ranges["id"], "n")
     # the rule (interplay.verdicts), fixed before the competent-base rerun: RL at the edge lifts
     # OOD-edge pass@n over the base and over RL on the other ranges ("only at the edge"), and RL on
@@ -243,21 +262,15 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
         V.Diff(f"{edge_label} - {hard_label}, OOD-edge pass@n", *d_vs_hard, 1),
         V.Diff(f"{id_label} - base, ID pass@n (must not be above 0)", *d_id, 0),
     ]
-    n_edge = n_problems(e_base, edge_ops)
+    n_edge = n_problems(base, edge_ops)
     summary = "; ".join(f"{d.name}: {ci(d.mean, d.lo, d.hi)}" for d in rule) + (
         f" (points; OOD-edge on {n_edge} problems; {seeds_note({'base': base, **runs})}). Paper: a "
         "large edge gain, only from RL at the edge; no ID pass@128 gain."
     )
-    n_main = n_problems(base, edge_ops)
-    diff_header = ["RL run", f"OOD-edge pass@n - base (points, {n_main} problems)"]
-    if edge_set:
-        diff_header += [f"on the edge set ({n_edge} problems): pass@n - base", "pass@1 - base"]
-    diffs = []
-    for label, df in runs.items():
-        row = [label, ci(*paired_diff(df, base, edge_ops, "n"))]
-        if edge_set:
-            row += [ci(*paired_diff(e_runs[label], e_base, edge_ops, k)) for k in ("n", 1)]
-        diffs.append(row)
+    diff_header = ["RL run", f"OOD-edge pass@n - base (points, {n_edge} problems)", "pass@1 - base"]
+    diffs = [
+        [label, *(ci(*paired_diff(df, base, edge_ops, k)) for k in ("n", 1))] for label, df in runs.items()
+    ]
     signal = signal_table(rl_runs("edge", cfg))
     return Finding(
         "edge",

@@ -424,11 +424,20 @@ def _check_ops_covered(
     """Every evaluation a finding's verdict reads covers the ops it reads there (an ``ops`` subset
     left over from another profile would otherwise leave a comparison without problems)."""
     groups: dict[str, tuple[list[str], set[int]]] = {}
-    if key == "edge":  # the runs' ID and edge table; OOD-edge differences from edge_set where given
+    if key == "edge":  # the runs' ID (and edge) ops; the edge ops from edge_set where it is given
         names = runs.seed_names(cfg["base"], *cfg["rl"].values())
-        groups["rl"] = (names, set(ranges.get("id", [])) | set(ranges.get("edge", [])))
+        edge = set(ranges.get("edge", []))
+        groups["rl"] = (names, set(ranges.get("id", [])) | (set() if cfg.get("edge_set") else edge))
         if cfg.get("edge_set"):
-            groups["edge_set"] = (runs.seed_names(*cfg["edge_set"].values()), set(ranges.get("edge", [])))
+            groups["edge_set"] = (runs.seed_names(*cfg["edge_set"].values()), edge)
+            for label in ["base", *cfg["rl"]]:
+                n_main = len(runs.seed_names(cfg["base"] if label == "base" else cfg["rl"][label]))
+                n_edge = len(runs.seed_names(cfg["edge_set"][label]))
+                params.need(
+                    n_main == n_edge,
+                    f"findings.edge.edge_set.{label}",
+                    f"lists {n_edge} evaluation(s) for {n_main} training seed(s): one per seed, in order",
+                )
     elif key == "process":
         groups["runs"] = (runs.seed_names(*cfg["runs"].values()), {o for g in cfg["op_groups"] for o in g})
     elif key == "context":
