@@ -25,6 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
+from compare_seeds import stacked  # benchmarks/ is on the path when run as a script
 from interplay.findings import SEED_COL, paired_diff
 
 RUNS = ["rl_edge", "rl_edge_s1", "rl_edge_s2"]
@@ -32,12 +33,9 @@ MEASURES = {"ID pass@128": ("", [2, 3, 4, 5]), "OOD-edge pass@128": ("_edgeset",
 MARGIN = 0.03  # the point estimate may be at most 3 points below fp32's
 
 
-def stacked(folder: Path, suffix: str, ops: list[int]) -> pl.DataFrame:
-    frames = [
-        pl.read_parquet(folder / f"{r}{suffix}.parquet").with_columns(pl.lit(i).alias(SEED_COL))
-        for i, r in enumerate(RUNS)
-    ]
-    return pl.concat(frames, how="vertical_relaxed").filter(pl.col("op").is_in(ops))
+def seeds(folder: Path, suffix: str, ops: list[int]) -> pl.DataFrame:
+    """RL edge's three seeds' evaluations in ``folder`` as one frame (compare_seeds.stacked), at ``ops``."""
+    return stacked([str(folder / f"{r}{suffix}.parquet") for r in RUNS]).filter(pl.col("op").is_in(ops))
 
 
 def adopt(diffs: dict[str, tuple[float, float, float]]) -> bool:
@@ -53,7 +51,7 @@ def main() -> None:
     diffs = {}
     print("bf16 - fp32, RL edge, 3 training seeds paired, points (95% hierarchical interval)")
     for name, (suffix, ops) in MEASURES.items():
-        a, b = stacked(args.bf16, suffix, ops), stacked(args.fp32, suffix, ops)
+        a, b = seeds(args.bf16, suffix, ops), seeds(args.fp32, suffix, ops)
         diffs[name] = paired_diff(a, b, ops, 128)
         m1, lo1, hi1 = paired_diff(a, b, ops, 1)
         m, lo, hi = diffs[name]
