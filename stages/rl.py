@@ -72,7 +72,7 @@ def main(group: str, name: str) -> None:
     )
     paths = RunPaths(
         runs.model_dir(name),
-        Path("data/resume") / name,
+        runs.resume_dir(name),
         Path("reports/train") / name,
         init_dir / "tokenizer.json",
     )

@@ -56,9 +56,7 @@ def main(phase: str, name: str) -> None:
         [] if init_dir is None else [init_dir / "model.safetensors"]
     )
     fp = fingerprint(files=tuple(files))
-    paths = RunPaths(
-        runs.model_dir(name), Path("data/resume") / name, Path("reports/train") / name, TOKENIZER
-    )
+    paths = RunPaths(runs.model_dir(name), runs.resume_dir(name), Path("reports/train") / name, TOKENIZER)
     result = train(cfg, model_cfg, blocks, paths, init_dir=init_dir, inputs_fingerprint=fp)
     # what the model is, not how fast or in how many segments it was made: the directory's bytes are
     # the same on every rerun, so a stage rebuilt on a fresh machine matches dvc.lock (speed and wall

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from interplay import lanes
+from interplay import lanes, runs
 
 # a -> (b, c) -> d, plus an unrelated e; edges point upstream
 DAG = {"a": set(), "b": {"a"}, "c": {"a"}, "d": {"b", "c"}, "e": set()}
@@ -241,7 +241,7 @@ def test_each_finished_stage_is_reported_as_it_ends_and_recorded_only_if_dvc_ran
 
 def test_a_stage_with_a_resume_state_is_known_to_resume(tmp_path):
     assert not lanes._resumes(tmp_path, "pretrain@seed_b0")
-    (tmp_path / lanes.RESUME / "seed_b0" / "state").mkdir(parents=True)
+    (tmp_path / runs.resume_dir("seed_b0") / "state").mkdir(parents=True)
     assert lanes._resumes(tmp_path, "pretrain@seed_b0")
     assert lanes._resumes(tmp_path, "rl@seed_b0")  # the run name decides, as in stages/train.py and rl.py
     assert not lanes._resumes(tmp_path, "pretrain@seed_b1")

@@ -32,7 +32,7 @@ class RunPaths:
     """Where one run writes."""
 
     out: Path  # data/models/<run>
-    resume: Path  # data/resume/<run> (not a DVC output: survives a kill)
+    resume: Path  # runs.resume_dir(<run>) (not a DVC output: survives a kill)
     live: Path  # reports/train/<run> (dvclive)
     tokenizer: Path
 

@@ -100,8 +100,9 @@ def parse_ranges(d: Mapping[str, Any], key: str = "evaluate.ranges") -> dict[str
 
 def select_problems(df: pl.DataFrame, per_op: int | None, ops: str | None = None) -> pl.DataFrame:
     """The first ``per_op`` problems of each op (of ``ops`` only, when given), interleaving contexts
-    and modes. A problem's samples do not depend on which others are evaluated, so a cut keeps the
-    rows a full evaluation would give for its ops."""
+    and modes. A cut keeps the problems a full evaluation has at its ops, and their samples up to
+    floating-point differences in rare samples (a chunk's prompt padding depends on the problems
+    beside it: ``interplay.sampling``)."""
     if df.height == 0:
         raise ValueError("evaluation dataset is empty")
     if ops is not None:

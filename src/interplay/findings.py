@@ -227,7 +227,7 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
     edge_ops = ranges["edge"]
     # OOD-edge on the larger edge set when one is configured (same labels as `rl`): its rows replace
     # the runs' own edge-op rows everywhere (tables, curves, differences), so each model's edge ops
-    # are sampled once (a problem's samples do not depend on which others are evaluated)
+    # are sampled once
     edge_set = cfg.get("edge_set") or {}
     if edge_set:
         base = with_edge_set(base, load_eval(edge_set["base"]), edge_ops)

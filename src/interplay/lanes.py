@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from interplay.io import write_json
+from interplay.runs import resume_dir
 from interplay.runtime import THREADS_ENV
 
 # a stage's expected seconds as a 1-thread job on the default params (this machine), by the name before
@@ -80,8 +81,6 @@ TIMES = Path("reports/lanes/seconds.json")
 # a stage that ran alone with every lane's threads is recorded under its name + ALONE: the base's
 # pre-training took 7,414 s in a 1-thread lane and 3,425 s alone on 2 threads (docs/log.md)
 ALONE = " (alone)"
-# where training and RL stages keep their resume state (``stages/train.py``, ``stages/rl.py``)
-RESUME = Path("data/resume")
 JOBS = LOG_DIR / "jobs.json"  # the running jobs: stage -> [process group id, its start time]
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -707,8 +706,8 @@ def _ran(root: Path, stage: str) -> bool:
 
 def _resumes(root: Path, stage: str) -> bool:
     """Whether a training or RL stage starting now will resume: its run has a resume state left by
-    a killed run (``data/resume/<run>/state``)."""
-    return (root / RESUME / stage.partition("@")[2] / "state").is_dir()
+    a killed run (``runs.resume_dir(<run>) / "state"``)."""
+    return (root / resume_dir(stage.partition("@")[2]) / "state").is_dir()
 
 
 def _record_if_ran(

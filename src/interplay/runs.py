@@ -10,6 +10,7 @@ from interplay.params import ParamsError, need
 
 PHASES = ("pretrain", "midtrain", "rl")
 MODELS_DIR = Path("data/models")
+RESUME_DIR = Path("data/resume")  # not a DVC output: a killed run's state survives to be resumed
 
 
 def seed_names(*entries: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -20,6 +21,11 @@ def seed_names(*entries: str | list[str] | tuple[str, ...]) -> list[str]:
 
 def model_dir(run: str) -> Path:
     return MODELS_DIR / run
+
+
+def resume_dir(run: str) -> Path:
+    """Where a training or RL run keeps the state it resumes from after a kill."""
+    return RESUME_DIR / run
 
 
 def all_runs(params: Mapping[str, Any]) -> dict[str, str]:

@@ -7,8 +7,11 @@ preallocated ``[P, n, kv_heads, max_new, head_dim]`` cache. A problem whose n ro
 leaves the batch; finished rows leave it too, once the most live rows any problem has left fits in
 ``shrink`` of the current width (each problem's live rows are packed first, short problems padded
 with finished rows whose output is ignored). Every random draw is a counter-based hash of (seed,
-problem key, sample index, step), so a sample does not depend on which other problems or rows share
-its batch.
+problem key, sample index, step), so no draw depends on which other problems or rows share its
+batch. The logits can: a chunk pads its prompts to its longest one, so a problem evaluated beside
+other problems may see logits that differ in the last bits, and a rare sample then takes another
+token (one problem's mean length in 12 evaluations, ``docs/log.md``, thirteenth session). On CPU
+the same problems with the same settings give the same bytes.
 """
 
 from __future__ import annotations
