@@ -430,7 +430,7 @@ def test_params_name_seed_lists_and_their_counts():
     f1 = p["findings"]["edge"]
     del f1["edge_set"]  # without an edge set the runs' own evaluations must sample the edge ops
     for name, run in evals.items():
-        if name.startswith(("rl_edge", "rl_id")):
+        if name.startswith(("rl_edge", "rl_id", "rl_hard")):
             run.pop("ops", None)
     f1["rl"] = {"edge": ["rl_edge", "rl_edge_s3", "rl_edge_s4"], "ID": "rl_id", "hard": "rl_hard"}
     f1.update(edge_label="edge", id_label="ID", hard_label="hard")
@@ -663,3 +663,18 @@ def test_the_reward_signal_table_reads_the_rl_run_its_evaluation_names(tmp_path)
     p["evaluate"]["runs"]["rl_edge_p28"]["model"] = "rl_edge_p55"
     with pytest.raises(ParamsError, match=r"evaluate\.runs\.rl_edge_p28\.model: findings\.process reads"):
         F.rl_logs(p, "process", jobs.figures(p, "process", y).cfg, y)
+
+
+def test_a_run_not_sampled_at_a_range_shows_a_dash_and_no_metric(workdir):
+    # RL hard evaluated at the ID and edge ops only: no estimate at the hard ops, and no NaN in the JSON
+    write("base", fake_eval(FLAT))
+    write("rl_id", fake_eval({2: 0.95, 3: 0.85, 4: 0.05, 5: 0.02, 6: 0.0, 7: 0.0}, seed=1))
+    write("rl_edge", fake_eval({2: 0.9, 3: 0.8, 4: 0.4, 5: 0.3, 6: 0.01, 7: 0.0}, seed=2))
+    write("rl_hard", fake_eval(FLAT, seed=9).filter(pl.col("op") <= 5))
+    f = F.edge_of_competence(EDGE_CFG, RANGES, Path("figs"))
+    row = next(r for r in f.tables[1].splitlines() if r.startswith("| hard |"))
+    assert row.endswith("| — | — |") and "[" in row.split("|")[2]
+    assert "hard/hard/pass@n" not in f.metrics and "base/hard/pass@n" in f.metrics
+    json.dumps(f.metrics, allow_nan=False)  # raises on NaN
+    nan = float("nan")
+    assert F.ci(nan, nan, nan) == "—" and F.ci(0.283, 0.23, 0.341) == "28.3 [23.0, 34.1]"

@@ -119,7 +119,8 @@ def pct(x: float) -> str:
 
 
 def ci(m: float, lo: float, hi: float) -> str:
-    return f"{pct(m)} [{pct(lo)}, {pct(hi)}]"
+    """A percentage with its interval; "—" alone where there is no estimate (no problem sampled)."""
+    return "—" if m != m else f"{pct(m)} [{pct(lo)}, {pct(hi)}]"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -239,7 +240,8 @@ def edge_of_competence(cfg: Mapping[str, Any], ranges: Mapping[str, list[int]], 
             for k in (1, "n"):
                 m, lo, hi = value(df, ops, k)
                 row.append(ci(m, lo, hi))
-                metrics[f"{label}/{rname}/pass@{k}"] = m
+                if m == m:  # no entry where the model was not sampled (NaN is not JSON)
+                    metrics[f"{label}/{rname}/pass@{k}"] = m
         rows.append(row)
     header = ["model"] + [f"{r} pass@{k}" for r in ranges for k in (1, "n")]
     plots.passk_curves(
