@@ -34,6 +34,19 @@ F3_EVALS = ("mid_b0", "rl_b20", "rl_b50", "rl_b80", "rl_b100")
 F3_KEEP = (6, 8)
 
 
+def _beyond_base(stage: str) -> bool:
+    """Findings 1 and 4's RL runs, prompt filters and evaluations, the base's evaluations left out."""
+    return stage.split("@")[0] in ("rl", "filter", "evaluate") and not stage.startswith("evaluate@base")
+
+
+# what the targets of the RL and grid issues time: name, lanes targets, target hours, stages counted
+SCOPES = [
+    ("finding 1's branch", ["figures_edge"], 2.0, lambda s: True),
+    ("findings 1 + 4 beyond the base", ["figures_edge", "figures_process"], 2.0, _beyond_base),
+    ("the whole grid", ["report"], 4.0, lambda s: True),
+]
+
+
 def token_share(name: str, lo: int, hi: int) -> float:
     """The share of an evaluation's generated tokens at op lo..hi (samples x mean length)."""
     df = pl.read_parquet(Path("reports/eval") / f"{name}.parquet")
@@ -53,8 +66,7 @@ def wall_hours(
     lone: Callable[[str], float],
     targets: Iterable[str],
 ) -> tuple[float, float]:
-    upstream = {s: set(u) for s, u in plan.items()}
-    rank = lanes.target_ranks(plan, upstream, list(targets))
+    rank = lanes.target_ranks(plan, plan, list(targets))  # the plan is its own upstream map
     wall = lanes.simulate(plan, cost, 2, rank, lone)
     return wall / 3600, sum(map(cost, plan)) / 3600
 
@@ -67,20 +79,10 @@ def main() -> None:
     root = Path.cwd()
     upstream, _ = lanes.dag(root)
     every = set(upstream)
-    plans = {
-        "finding 1's branch": lanes.select(upstream, every, ["figures_edge"]),
-        "findings 1 + 4 beyond the base": sub_plan(
-            lanes.select(upstream, every, ["figures_edge", "figures_process"]),
-            lambda s: s.split("@")[0] in ("rl", "filter", "evaluate") and not s.startswith("evaluate@base"),
-        ),
-        "the whole grid": lanes.select(upstream, every, ["report"]),
+    plans = {  # the scope -> its stages (a clean clone's plan for its targets), its targets, target hours
+        name: (sub_plan(lanes.select(upstream, every, targets), keep), targets, hours)
+        for name, targets, hours, keep in SCOPES
     }
-    plan_targets = {
-        "finding 1's branch": ["figures_edge"],
-        "findings 1 + 4 beyond the base": ["figures_edge", "figures_process"],
-        "the whole grid": ["report"],
-    }
-    targets = {"finding 1's branch": 2.0, "findings 1 + 4 beyond the base": 2.0, "the whole grid": 4.0}
     base_cost, base_lone = lanes.measured_cost(root), lanes.measured_cost(root, alone=True)
     f3 = {f"evaluate@{n}": token_share(n, *F3_KEEP) for n in F3_EVALS}
     params = yaml.safe_load(Path("params.yaml").read_text())
@@ -106,17 +108,21 @@ def main() -> None:
         f"finding 3's evaluations, share of tokens at op {F3_KEEP[0]}-{F3_KEEP[1]}: "
         + ", ".join(f"{k.split('@')[1]} {v:.2f}" for k, v in f3.items())
     )
-    head = "| lever (cumulative) | " + " | ".join(f"{p} (target {targets[p]:.0f} h)" for p in plans) + " |"
+    head = (
+        "| lever (cumulative) | "
+        + " | ".join(f"{p} (target {h:.0f} h)" for p, (_, _, h) in plans.items())
+        + " |"
+    )
     print(head)
     print("|---" * (len(plans) + 1) + "|")
     for level, name in enumerate(levers):
         cells = []
-        for p, plan in plans.items():
+        for plan, targets, _ in plans.values():
             wall, stage = wall_hours(
                 plan,
                 lambda s, lv=level: base_cost(s) * factor(s, lv),
                 lambda s, lv=level: base_lone(s) * factor(s, lv),
-                plan_targets[p],
+                targets,
             )
             cells.append(f"{wall:.2f} h wall, {stage:.2f} h stage")
         print(f"| {name} | " + " | ".join(cells) + " |")
